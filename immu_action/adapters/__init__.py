@@ -1,0 +1,1 @@
+"""Side effects: each adapter turns its library's exceptions into ``ImmuError`` subclasses."""

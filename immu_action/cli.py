@@ -1,0 +1,89 @@
+"""The ``immu`` command line: argparse, one error handler, ``--json``, exit codes.
+
+Exit codes: 0 ok; 1 tests failed; 2 bad input; 3 promotion refused by policy;
+4 an external system failed after retries; 130 cancelled. Human messages go to
+stderr; ``--json`` prints exactly one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from immu_action import __version__
+from immu_action.errors import ExitCode, ImmuError, SpecError
+
+# Subcommand modules under immu_action.commands, in the order `--help` lists them.
+COMMANDS = ("validate", "schema", "build", "test", "run", "report", "gc")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose usage errors exit 2 with one clear line (argparse's own code)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser, with every subcommand registered by its module."""
+    parser = _Parser(
+        prog="immu",
+        description="Build once, test the very image that ships, promote that digest.",
+    )
+    parser.add_argument("--version", action="version", version=f"immu {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        module = importlib.import_module(f"immu_action.commands.{name}")
+        module.register(sub)
+    return parser
+
+
+def add_spec_argument(parser: argparse.ArgumentParser) -> None:
+    """``-f/--file``: the spec path shared by every command that reads one."""
+    parser.add_argument(
+        "-f", "--file", default="immu.yml", metavar="PATH", help="spec file (default: immu.yml)"
+    )
+
+
+def add_json_argument(parser: argparse.ArgumentParser) -> None:
+    """``--json``: one machine-readable JSON object on stdout."""
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object on stdout"
+    )
+
+
+def emit_json(payload: dict[str, Any]) -> None:
+    """Write the single JSON result object to stdout."""
+    sys.stdout.write(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+    sys.stdout.flush()
+
+
+def say(message: str) -> None:
+    """A human message on stderr."""
+    sys.stderr.write(message.rstrip("\n") + "\n")
+    sys.stderr.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except ImmuError as e:
+        # Spec problems are already one `file:line: key: message` line each.
+        say(str(e) if isinstance(e, SpecError) else f"immu: error: {e}")
+        if getattr(args, "json", False):
+            emit_json({"error": {"type": type(e).__name__, "message": str(e)},
+                       "exit_code": int(e.exit_code)})
+        return int(e.exit_code)
+    except KeyboardInterrupt:
+        say("immu: cancelled")
+        return int(ExitCode.CANCELLED)
+    except BrokenPipeError:
+        return int(ExitCode.OK)
+
