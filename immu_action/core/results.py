@@ -161,3 +161,45 @@ def suite_crash(
         ),
     )
     return TestResults.merge([partial or TestResults(), crash])
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResult:
+    """One pipeline run: the image under test (ID, and digest once pushed) and its suites."""
+
+    image_id: str
+    repository: str
+    digest: str | None = None
+    tested_is_shipped: bool | None = None
+    suites: tuple[SuiteResult, ...] = ()
+
+    @property
+    def totals(self) -> Totals:
+        """Totals over every suite."""
+        total = Totals()
+        for suite in self.suites:
+            total = total + suite.results.totals
+        return total
+
+    @property
+    def ok(self) -> bool:
+        """True when every suite passed."""
+        return all(s.status is SuiteStatus.PASSED for s in self.suites)
+
+    @property
+    def image_ref(self) -> str:
+        """``repository@digest`` once pushed, else the local image ID."""
+        return f"{self.repository}@{self.digest}" if self.digest else self.image_id
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``test``/``run --json`` shape."""
+        return {
+            "image_id": self.image_id,
+            "repository": self.repository,
+            "digest": self.digest,
+            "image": self.image_ref,
+            "tested_is_shipped": self.tested_is_shipped,
+            "ok": self.ok,
+            "totals": self.totals.as_dict(),
+            "suites": [s.as_dict() for s in self.suites],
+        }
