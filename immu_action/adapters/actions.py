@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,4 +26,20 @@ def group(title: str) -> Iterator[None]:
         yield
     finally:
         sys.stderr.write("::endgroup::\n")
+        sys.stderr.flush()
+
+
+@contextmanager
+def untrusted_output() -> Iterator[None]:
+    """Stop the runner from obeying ``::commands::`` in what is printed inside (test output)."""
+    if not in_actions():
+        yield
+        return
+    token = secrets.token_hex(16)
+    sys.stderr.write(f"::stop-commands::{token}\n")
+    sys.stderr.flush()
+    try:
+        yield
+    finally:
+        sys.stderr.write(f"::{token}::\n")
         sys.stderr.flush()
