@@ -1,0 +1,275 @@
+"""Run one test suite in disposable containers: network, healthy services, the test, results.
+
+The test container is created from the exact image ID under test, never from a tag.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tarfile
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+from docker.models.containers import Container
+
+from immu_action.adapters.engine import LogSink, retry
+from immu_action.adapters.sandbox import Sandbox
+from immu_action.errors import EngineError
+from immu_action.spec import HealthcheckSpec, ServiceSpec, SuiteSpec
+
+LOG_TAIL_LINES = 40
+STOP_GRACE_S = 5  # SIGTERM, then SIGKILL after this many seconds (`docker stop -t`)
+HEALTH_POLL_S = 0.2
+MAX_RESULTS_BYTES = 512 * 1024 * 1024  # refuse to copy out more than this from a container
+
+
+class ServiceNotReady(Exception):
+    """A service exited, turned unhealthy or did not become healthy in time."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuiteRun:
+    """What happened in the container: exit code (None on timeout), log tail, results dir."""
+
+    exit_code: int | None
+    timed_out: bool
+    log_tail: str
+    duration_s: float
+    results_dir: Path
+    results_found: bool
+
+
+def healthcheck_config(spec: HealthcheckSpec) -> dict[str, Any]:
+    """The Engine API's healthcheck object (durations in nanoseconds)."""
+    return {
+        "test": list(spec.test),
+        "interval": int(spec.interval_s * 1e9),
+        "timeout": int(spec.timeout_s * 1e9),
+        "retries": spec.retries,
+        "start_period": int(spec.start_period_s * 1e9),
+    }
+
+
+def start_service(
+    box: Sandbox, *, suite: str, service: ServiceSpec, image: str, network: str
+) -> Container:
+    """Create and start a service container, reachable on ``network`` by its name."""
+    container = box.container(
+        image=image,
+        name=f"{suite}-{service.name}",
+        command=service.command,
+        env=service.env,
+        network=network,
+        alias=service.name,
+        healthcheck=healthcheck_config(service.healthcheck) if service.healthcheck else None,
+    )
+    _start(container, what=f"service {service.name}")
+    return container
+
+
+def wait_healthy(container: Container, *, service: ServiceSpec) -> None:
+    """Block until the service is healthy (or running when it has no healthcheck)."""
+    deadline = time.monotonic() + service.startup_timeout_s
+    while True:
+        state = retry(lambda: _inspect_state(container), what="inspect")
+        health = state.get("Health")
+        if not state.get("Running"):
+            raise ServiceNotReady(
+                f"service {service.name} exited with code {state.get('ExitCode')} before it was "
+                f"ready; its log ends with:\n{_tail(container)}"
+            )
+        if health is None or health.get("Status") == "healthy":
+            return
+        if health.get("Status") == "unhealthy":
+            raise ServiceNotReady(
+                f"service {service.name} is unhealthy: {_last_probe(health)}\n{_tail(container)}"
+            )
+        if time.monotonic() > deadline:
+            raise ServiceNotReady(
+                f"service {service.name} did not become healthy within "
+                f"{service.startup_timeout_s:g}s (startup-timeout); last health check: "
+                f"{_last_probe(health)}\n{_tail(container)}"
+            )
+        time.sleep(HEALTH_POLL_S)
+
+
+def run_test_container(
+    box: Sandbox,
+    *,
+    suite: SuiteSpec,
+    image_id: str,
+    network: str,
+    results_dir: Path,
+    env: Mapping[str, str],
+    log: LogSink,
+) -> SuiteRun:
+    """Run the suite's command in a fresh container of ``image_id`` and collect its results."""
+    container = box.container(
+        image=image_id,
+        name=f"{suite.name}-test",
+        command=suite.command,
+        env=env,
+        network=network,
+        alias="sut",
+        workdir=suite.workdir,
+        user=suite.user,
+    )
+    _make_results_dir(container, suite.results)
+    tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+    started = time.monotonic()
+    _start(container, what=f"suite {suite.name}")
+    follower = threading.Thread(target=_follow_logs, args=(container, tail, log), daemon=True)
+    follower.start()
+    exit_code, timed_out = _wait(container, timeout_s=suite.timeout_s)
+    duration = time.monotonic() - started
+    follower.join(timeout=5)
+    found = copy_results(container, suite.results, results_dir)
+    return SuiteRun(
+        exit_code=exit_code,
+        timed_out=timed_out,
+        log_tail="\n".join(tail),
+        duration_s=duration,
+        results_dir=results_dir,
+        results_found=found,
+    )
+
+
+def _wait(container: Container, *, timeout_s: float) -> tuple[int | None, bool]:
+    """Wait for exit; past ``timeout_s`` stop it (SIGTERM, then SIGKILL)."""
+    try:
+        status = container.wait(timeout=timeout_s)
+        return int(status.get("StatusCode", -1)), False
+    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+        pass
+    try:
+        container.stop(timeout=STOP_GRACE_S)
+        container.wait(timeout=STOP_GRACE_S + 30)
+    except (docker.errors.APIError, requests.exceptions.RequestException):
+        _quiet_kill(container)
+    return None, True
+
+
+def _quiet_kill(container: Container) -> None:
+    with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+        container.kill()
+
+
+def _start(container: Container, *, what: str) -> None:
+    try:
+        container.start()
+    except docker.errors.APIError as e:
+        # e.g. the command is not in the image: the user's to fix, reported with the suite
+        raise ServiceNotReady(f"{what} could not start: {e.explanation}") from e
+
+
+def _inspect_state(container: Container) -> dict[str, Any]:
+    container.reload()
+    return dict(container.attrs.get("State") or {})
+
+
+def _last_probe(health: Mapping[str, Any]) -> str:
+    probes = health.get("Log") or []
+    if not probes:
+        return "no check has completed yet"
+    last = probes[-1]
+    output = " ".join(str(last.get("Output", "")).split())[:300]
+    return f"exit {last.get('ExitCode')}: {output or '(no output)'}"
+
+
+def _tail(container: Container, lines: int = 20) -> str:
+    try:
+        raw = container.logs(tail=lines)
+    except (docker.errors.APIError, requests.exceptions.RequestException):
+        return "(log unavailable)"
+    return bytes(raw).decode("utf-8", "replace").rstrip()
+
+
+def _follow_logs(container: Container, tail: deque[str], log: LogSink) -> None:
+    """Stream the container's output to ``log`` as it comes, keeping the last lines."""
+    pending = ""
+    try:
+        for chunk in container.logs(stream=True, follow=True):
+            pending += bytes(chunk).decode("utf-8", "replace")
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                tail.append(line)
+                log(line + "\n")
+    except (docker.errors.APIError, requests.exceptions.RequestException):
+        pass  # the container went away (timeout, cancellation): the tail so far is kept
+    if pending:
+        tail.append(pending)
+        log(pending + "\n")
+
+
+def _make_results_dir(container: Container, path: str) -> None:
+    """Create the results directory (mode 1777, so any image user can write) before start.
+
+    ``put_archive`` needs an existing parent, so climb until one exists and create the
+    missing directories below it in one archive.
+    """
+    target = PurePosixPath(path)
+    base = target.parent
+    while True:
+        chain = [d for d in [*reversed(target.parents), target] if len(d.parts) > len(base.parts)]
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for d in chain:
+                info = tarfile.TarInfo(str(d.relative_to(base)))
+                info.type = tarfile.DIRTYPE
+                info.mode = 0o1777 if d == target else 0o755
+                tar.addfile(info)
+        try:
+            container.put_archive(str(base), buf.getvalue())
+            return
+        except docker.errors.NotFound as e:
+            if base == base.parent:
+                raise EngineError(f"cannot create results directory {path}") from e
+            base = base.parent
+        except docker.errors.APIError as e:
+            raise EngineError(f"creating results directory {path} failed: {e.explanation}") from e
+
+
+def copy_results(container: Container, path: str, dest: Path) -> bool:
+    """Copy the container's results directory into ``dest``; False when it does not exist."""
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        stream, _stat = container.get_archive(path)
+    except docker.errors.NotFound:
+        return False
+    except docker.errors.APIError as e:
+        raise EngineError(f"copying results {path} out of the container failed: {e}") from e
+    buf = io.BytesIO()
+    for chunk in stream:
+        buf.write(chunk)
+        if buf.tell() > MAX_RESULTS_BYTES:
+            raise EngineError(f"results directory {path} is larger than {MAX_RESULTS_BYTES} bytes")
+    buf.seek(0)
+    with tarfile.open(fileobj=buf, mode="r") as tar:
+        _extract_safely(tar, dest)
+    return True
+
+
+def _extract_safely(tar: tarfile.TarFile, dest: Path) -> None:
+    """Extract regular files and directories only, never outside ``dest`` (untrusted tar)."""
+    root = dest.resolve()
+    for member in tar.getmembers():
+        parts = PurePosixPath(member.name).parts[1:]  # drop the results dir's own name
+        if not parts or any(p in ("..", "") for p in parts) or member.name.startswith("/"):
+            continue
+        target = root.joinpath(*parts)
+        if member.isdir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif member.isfile():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = tar.extractfile(member)
+            if source is not None:
+                target.write_bytes(source.read())

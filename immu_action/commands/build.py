@@ -1,0 +1,33 @@
+"""``immu build``: build the spec's image with OCI labels from git; print its ID."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from immu_action import pipeline
+from immu_action.adapters import engine
+from immu_action.cli import add_json_argument, add_spec_argument, emit_json
+from immu_action.commands._common import spec_from
+
+
+def register(sub: Any) -> None:
+    """Add the ``build`` subcommand."""
+    p = sub.add_parser("build", help="build the image from immu.yml and print its ID")
+    add_spec_argument(p)
+    add_json_argument(p)
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build and print the image ID (stdout), the build log going to stderr."""
+    spec = spec_from(args)
+    client = engine.connect()
+    built = pipeline.build(client, spec, log=pipeline.log_to_stderr)
+    if args.json:
+        emit_json({"image_id": built.image_id, "tag": built.tag, "labels": built.labels,
+                   "repository": spec.image.repository})
+    else:
+        sys.stdout.write(built.image_id + "\n")
+    return 0

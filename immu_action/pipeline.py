@@ -1,0 +1,174 @@
+"""build -> test (-> push, report, promote in later stages), wired through the adapters.
+
+Every step after the build names the image by its ID (or digest once pushed), never by
+a mutable tag: the image under test is exactly the image that was built.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import docker
+
+from immu_action.adapters import actions, engine, suites
+from immu_action.adapters.git import git_facts
+from immu_action.adapters.sandbox import Sandbox, new_run_id
+from immu_action.adapters.signals import cancellable
+from immu_action.core.junit import junit_files, parse_paths
+from immu_action.core.labels import oci_labels
+from immu_action.core.outcome import classify
+from immu_action.core.results import RunResult, SuiteResult, TestResults
+from immu_action.errors import BadInput
+from immu_action.spec import ServiceSpec, Spec, SuiteSpec
+
+
+def log_to_stderr(text: str) -> None:
+    """Default log sink: the engine's and the containers' output, as it comes."""
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildResult:
+    """The built image: ID (= config digest), local tag and the labels it carries."""
+
+    image_id: str
+    tag: str | None
+    labels: dict[str, str]
+
+
+def created_time(commit_time: datetime | None, *, dirty: bool) -> datetime:
+    """Time for the ``created`` label.
+
+    ``SOURCE_DATE_EPOCH`` wins; else the commit time of a clean checkout, so that
+    rebuilding one commit gives the same labels and, with the layer cache, the same
+    image ID; else (dirty tree, no git) the current time.
+    """
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+    if commit_time is not None and not dirty:
+        return commit_time
+    return datetime.now(tz=timezone.utc)
+
+
+def build(client: docker.DockerClient, spec: Spec, *, log: engine.LogSink) -> BuildResult:
+    """Build the spec's image with its labels plus OCI labels from git; return its ID."""
+    facts = git_facts(spec.path.parent)
+    labels = oci_labels(facts, created=created_time(facts.commit_time, dirty=facts.dirty))
+    tag = f"{spec.image.repository}:sha-{facts.sha}" if facts.sha else None
+    with cancellable(), actions.group(f"Build {spec.image.repository}"):
+        built = engine.build(
+            client, spec.image.build, labels=labels, tag=tag, log=log, what="image"
+        )
+    return BuildResult(image_id=built.image_id, tag=tag, labels=dict(built.labels))
+
+
+def select_suites(spec: Spec, names: Sequence[str] | None) -> list[SuiteSpec]:
+    """The suites to run, in spec order; unknown names are bad input naming the valid ones."""
+    if not names:
+        return list(spec.tests.values())
+    unknown = [n for n in names if n not in spec.tests]
+    if unknown:
+        raise BadInput(
+            f"{spec.path}: no suite named {', '.join(unknown)} "
+            f"(defined: {', '.join(spec.tests)})"
+        )
+    return [s for n, s in spec.tests.items() if n in names]
+
+
+def test(
+    client: docker.DockerClient,
+    spec: Spec,
+    *,
+    image_id: str,
+    suite_names: Sequence[str] | None = None,
+    results_root: Path,
+    log: engine.LogSink = log_to_stderr,
+    run_id: str | None = None,
+) -> RunResult:
+    """Run every selected suite in fresh containers of ``image_id``; always clean up."""
+    chosen = select_suites(spec, suite_names)
+    run_id = run_id or new_run_id()
+    with cancellable(), Sandbox(client, run_id=run_id, log=log) as box:
+        images = _service_images(client, spec, chosen, log=log)
+        outcomes = tuple(
+            _run_suite(box, spec, suite, image_id=image_id, images=images,
+                       results_root=results_root, log=log)
+            for suite in chosen
+        )
+    return RunResult(image_id=image_id, repository=spec.image.repository, suites=outcomes)
+
+
+def _service_images(
+    client: docker.DockerClient, spec: Spec, chosen: Sequence[SuiteSpec], *, log: engine.LogSink
+) -> dict[str, str]:
+    """Image ID of every service the chosen suites need (pulled or built once per run)."""
+    images: dict[str, str] = {}
+    for name in dict.fromkeys(n for s in chosen for n in s.services):
+        service: ServiceSpec = spec.services[name]
+        if service.build is not None:
+            with actions.group(f"Build service {name}"):
+                built = engine.build(
+                    client, service.build, labels={"immu.service": name},
+                    tag=f"immu-service/{name}:latest", log=log, what=f"service {name}",
+                )
+            images[name] = built.image_id
+        else:
+            assert service.image is not None  # the spec guarantees image xor build
+            images[name] = engine.ensure_image(client, service.image, what=f"service {name}",
+                                               log=log)
+    return images
+
+
+def _run_suite(
+    box: Sandbox,
+    spec: Spec,
+    suite: SuiteSpec,
+    *,
+    image_id: str,
+    images: dict[str, str],
+    results_root: Path,
+    log: engine.LogSink,
+) -> SuiteResult:
+    """One suite: private network, healthy services, the test container, parsed results."""
+    results_dir = results_root / suite.name
+    shutil.rmtree(results_dir, ignore_errors=True)
+    log(f"== suite {suite.name}: {' '.join(suite.command)}\n")
+    network = box.network(suite.name)
+    try:
+        for name in suite.services:
+            container = suites.start_service(
+                box, suite=suite.name, service=spec.services[name], image=images[name],
+                network=network,
+            )
+            suites.wait_healthy(container, service=spec.services[name])
+        env = {"IMMU_SUITE": suite.name, "IMMU_RESULTS": suite.results, **suite.env}
+        with actions.group(f"Suite {suite.name}"), actions.untrusted_output():
+            ran = suites.run_test_container(
+                box, suite=suite, image_id=image_id, network=network,
+                results_dir=results_dir, env=env, log=log,
+            )
+    except suites.ServiceNotReady as e:
+        return classify(suite=suite.name, exit_code=None, timed_out=False,
+                        timeout_s=suite.timeout_s, duration_s=0.0, log_tail="",
+                        parsed=TestResults(), problem=str(e))
+    finally:
+        box.cleanup()
+    files = tuple(str(p) for p in junit_files([results_dir]))
+    problem = None
+    try:
+        parsed = parse_paths([results_dir])
+    except BadInput as e:
+        parsed, problem = TestResults(), f"suite {suite.name} wrote unreadable JUnit: {e}"
+    return classify(
+        suite=suite.name, exit_code=ran.exit_code, timed_out=ran.timed_out,
+        timeout_s=suite.timeout_s, duration_s=ran.duration_s, log_tail=ran.log_tail,
+        parsed=parsed, junit_files=files, problem=problem,
+    )
