@@ -1,0 +1,215 @@
+"""HTTP transport to one registry host: scheme choice, auth handshake, bounded retries.
+
+One ``requests.Session`` per host. A request is retried on 429, 5xx and connection
+errors with exponential backoff that honours ``Retry-After``, within a total wait cap.
+On 401 it authenticates (Basic, or a Bearer token for the request's scope, cached per
+scope) and tries once more; a second 401, or a 403, is final.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import requests
+
+from immu_action.adapters.registry_auth import Credentials, parse_challenge
+from immu_action.errors import BadInput, RegistryError
+
+Body = bytes | Callable[[], Iterable[bytes]] | None
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    """Bounded exponential backoff: ``attempts`` tries, waits capped each and in total."""
+
+    attempts: int = 5
+    base_s: float = 0.5
+    max_wait_s: float = 30.0
+    max_total_s: float = 90.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait before try ``attempt + 1`` (``Retry-After`` wins, within the cap)."""
+        wanted = retry_after if retry_after is not None else self.base_s * (2 ** (attempt - 1))
+        return max(0.0, min(wanted, self.max_wait_s))
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1 (with or without a port)."""
+    if host.startswith("["):
+        name = host[1:].split("]", 1)[0]
+    elif host.count(":") == 1:
+        name = host.split(":", 1)[0]
+    else:
+        name = host
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds (delta-seconds or an HTTP date), None when absent/invalid."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class Transport:
+    """Authenticated, retrying HTTP access to ``/v2/`` of one registry host."""
+
+    def __init__(self, host: str, *, credentials: Credentials | None, insecure: bool = False,
+                 retry: RetryPolicy | None = None, timeout: tuple[float, float] = (10.0, 120.0),
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.host = host
+        self.scheme: Literal["http", "https"] = (
+            "http" if insecure or is_loopback(host) else "https")
+        self.credentials = credentials
+        self.retry = retry or RetryPolicy()
+        self.timeout = timeout
+        self.sleep = sleep
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = "immu-action"
+        self._challenge: tuple[str, dict[str, str]] | None = None
+        self._tokens: dict[tuple[str, ...], str] = {}
+        self.requests_sent = 0
+
+    def __repr__(self) -> str:
+        return f"Transport(host={self.host!r}, scheme={self.scheme!r}, {self.credentials!r})"
+
+    def url(self, path: str) -> str:
+        """Absolute URL for a ``/v2/...`` path, or a ``Location`` the registry returned."""
+        if path.startswith(("http://", "https://")):
+            return path
+        return f"{self.scheme}://{self.host}{path}"
+
+    def request(self, method: str, path: str, *, scope: tuple[str, ...],
+                headers: Mapping[str, str] | None = None, body: Body = None,
+                stream: bool = False, write: bool = False) -> requests.Response:
+        """Send with auth and retries; returns any non-retryable response (caller checks it).
+
+        ``body`` may be a factory returning a fresh iterator, so a streamed upload can be
+        replayed on retry without holding it in memory.
+        """
+        waited, attempt, authed = 0.0, 0, False
+        while True:
+            attempt += 1
+            response = self._send(method, path, scope, headers, body, stream, attempt, waited)
+            if response is None:
+                pause = self.retry.delay(attempt, None)
+            elif response.status_code == 401 and not authed:
+                authed = True
+                self._authenticate(response, scope, path)
+                attempt -= 1  # the auth round trip is not a failure
+                continue
+            elif response.status_code in (401, 403):
+                raise self._refused(method, path, response, write)
+            elif response.status_code in RETRY_STATUSES and attempt < self.retry.attempts:
+                pause = self.retry.delay(attempt, _retry_after(response.headers.get("Retry-After")))
+                response.close()
+            else:
+                return response
+            if waited + pause > self.retry.max_total_s:
+                raise RegistryError(f"{self.host}: gave up on {method} {path} after {attempt} "
+                                    f"tries and {waited:.1f}s of backoff")
+            self.sleep(pause)
+            waited += pause
+
+    def _send(self, method: str, path: str, scope: tuple[str, ...],
+              headers: Mapping[str, str] | None, body: Body, stream: bool,
+              attempt: int, waited: float) -> requests.Response | None:
+        """One HTTP exchange; a connection error returns None while tries remain."""
+        all_headers = dict(headers or {})
+        auth = self._auth_header(scope)
+        if auth:
+            all_headers["Authorization"] = auth
+        data = body() if callable(body) else body
+        self.requests_sent += 1
+        try:
+            return self.session.request(method, self.url(path), headers=all_headers, data=data,
+                                        stream=stream, timeout=self.timeout,
+                                        allow_redirects=method in ("GET", "HEAD"))
+        except requests.exceptions.InvalidURL as e:
+            raise BadInput(f"registry host {self.host!r} gives an invalid URL") from e
+        except requests.RequestException as e:
+            if attempt >= self.retry.attempts:
+                raise RegistryError(f"{self.host}: {method} {path} failed after {attempt} "
+                                    f"tries: {type(e).__name__}; is the registry reachable "
+                                    f"over {self.scheme}?") from e
+            return None
+
+    def _auth_header(self, scope: tuple[str, ...]) -> str | None:
+        """The Authorization value to send for ``scope``, when the registry asked for auth."""
+        if self._challenge is None:
+            return None
+        if self._challenge[0] == "basic":
+            return self.credentials.basic_header() if self.credentials else None
+        token = self._tokens.get(scope)
+        return f"Bearer {token}" if token else None
+
+    def _authenticate(self, response: requests.Response, scope: tuple[str, ...],
+                      path: str) -> None:
+        """Learn the challenge of a 401 and fetch a fresh token for ``scope`` if Bearer."""
+        header = response.headers.get("WWW-Authenticate", "")
+        response.close()
+        scheme, params = parse_challenge(header)
+        if scheme not in ("basic", "bearer"):
+            raise RegistryError(f"{self.host}: unsupported auth challenge {scheme!r} on {path}")
+        self._challenge = (scheme, params)
+        if scheme == "bearer":
+            self._tokens[scope] = self._fetch_token(params, scope)
+
+    def _fetch_token(self, params: dict[str, str], scope: tuple[str, ...]) -> str:
+        """The Bearer token flow: GET realm?service=&scope= with Basic credentials if any."""
+        realm = params.get("realm")
+        if not realm:
+            raise RegistryError(f"{self.host}: Bearer challenge without a realm")
+        query = [("service", params["service"])] if "service" in params else []
+        query += [("scope", s) for s in scope]
+        headers = {"Authorization": self.credentials.basic_header()} if self.credentials else {}
+        try:
+            reply = self.session.get(realm, params=query, headers=headers, timeout=self.timeout)
+        except requests.RequestException as e:
+            raise RegistryError(f"{self.host}: token service {realm} failed: "
+                                f"{type(e).__name__}") from e
+        if reply.status_code in (401, 403):
+            raise RegistryError(f"{self.host}: token service refused the credentials "
+                                f"{self._who()}; run `docker login {self.host}` or set "
+                                "IMMU_REGISTRY_USERNAME/IMMU_REGISTRY_PASSWORD")
+        try:
+            data = reply.json()
+            return str(data.get("token") or data["access_token"])
+        except (ValueError, KeyError, AttributeError) as e:
+            raise RegistryError(f"{self.host}: token service answered HTTP "
+                                f"{reply.status_code} without a token") from e
+
+    def _who(self) -> str:
+        """Which identity we used, without the secret."""
+        if not self.credentials:
+            return "(anonymous: no credentials found)"
+        return f"of user {self.credentials.username!r} from {self.credentials.source}"
+
+    def _refused(self, method: str, path: str, response: requests.Response,
+                 write: bool) -> RegistryError:
+        """A final 401/403, naming the repository and what to do."""
+        response.close()
+        repo = path.split("/v2/", 1)[-1].split("/manifests/")[0].split("/blobs/")[0]
+        action = "push to" if write else "read"
+        return RegistryError(
+            f"{self.host}: HTTP {response.status_code}: not allowed to {action} repository "
+            f"{repo!r} with the credentials {self._who()}; run `docker login {self.host}` "
+            "or set IMMU_REGISTRY_USERNAME/IMMU_REGISTRY_PASSWORD to an account with "
+            f"{'push' if write else 'pull'} access")

@@ -1,0 +1,50 @@
+"""``immu trace``: the digest, commit, tests and run behind a tag, and its history."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from immu_action.cli import add_json_argument, emit_json, say
+from immu_action.commands.promote import add_registry_arguments
+from immu_action.promotion import Registries, TraceResult, trace
+
+
+def register(sub: Any) -> None:
+    """Add the ``trace`` subcommand."""
+    p = sub.add_parser("trace", help="what is behind a tag, and what was before")
+    p.add_argument("target", metavar="REPOSITORY:TAG")
+    p.add_argument("--limit", type=int, default=100, metavar="N",
+                   help="read at most N audit records (default 100)")
+    add_registry_arguments(p, provenance=False)
+    add_json_argument(p)
+    p.set_defaults(handler=run)
+
+
+def _human(result: TraceResult) -> None:
+    """Readable summary on stderr."""
+    say(f"{result.reference} -> {result.digest or '(no such tag)'}")
+    data = result.as_dict()
+    if result.records and not result.in_sync:
+        say("  warning: the tag was moved outside immu; its newest record names "
+            f"{result.records[0][1].digest}")
+    if data["commit"] or data["run_url"] or data["tests"]:
+        tests = data["tests"] or {}
+        say(f"  commit {data['commit'] or '-'}  run {data['run_url'] or '-'}  tests "
+            + (f"{tests.get('passed', '?')}/{tests.get('tests', '?')} passed" if tests else "-"))
+    for _, r in result.records:
+        say(f"  {r.time}  {r.action:<8} {r.digest}  commit {r.commit or '-'}"
+            f"  (was {r.previous_digest or 'unset'})")
+    if not result.records:
+        say("  no audit records (never promoted by immu)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the trace."""
+    result = trace(args.target, limit=args.limit,
+                   registries=Registries(insecure=args.insecure_registry))
+    if args.json:
+        emit_json(result.as_dict())
+    else:
+        _human(result)
+    return 0

@@ -1,0 +1,247 @@
+"""Promote a tested digest by manifest copy; roll a tag back; trace a tag's history.
+
+Promotion = GET the manifest by digest (sha256 verified), HEAD each target tag (the
+immutability check: an immutable tag already on another digest refuses the whole
+promotion before any write; on the same digest nothing is written), PUT the same bytes
+and media type (the registry's ``Docker-Content-Digest`` must equal the digest), then an
+audit record per moved tag. Same repository: GET, HEAD, PUT and no blob upload.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from immu_action.adapters.registry import Manifest, Reference, RegistryClient, parse_reference
+from immu_action.adapters.registry_audit import chain_head, history, write_record
+from immu_action.adapters.registry_copy import CopyStats, copy_manifest
+from immu_action.core.audit import Action, AuditRecord
+from immu_action.errors import BadInput, PolicyRefused
+
+DEFAULT_MUTABLE = ("latest",)
+
+
+class Registries:
+    """One client per registry host, so auth tokens and connections are reused."""
+
+    def __init__(self, *, insecure: bool = False) -> None:
+        self.insecure = insecure
+        self.clients: dict[str, RegistryClient] = {}
+
+    def get(self, host: str) -> RegistryClient:
+        """The client of ``host`` (credentials from the environment or Docker config)."""
+        if host not in self.clients:
+            self.clients[host] = RegistryClient.for_host(host, insecure=self.insecure)
+        return self.clients[host]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Provenance:
+    """Why this digest may ship: commit, CI run, test totals, who asked."""
+
+    commit: str | None = None
+    run_url: str | None = None
+    tests: Mapping[str, Any] | None = None
+    actor: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TagResult:
+    """What happened to one target tag."""
+
+    reference: str
+    digest: str
+    previous_digest: str | None
+    written: bool
+    record: str | None = None
+    copy: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromotionResult:
+    """The promoted digest and the outcome per tag (the ``--json`` of promote/rollback)."""
+
+    action: Action
+    source: str
+    digest: str
+    media_type: str
+    tags: tuple[TagResult, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"action": self.action, "source": self.source, "digest": self.digest,
+                "media_type": self.media_type,
+                "tags": [{"reference": t.reference, "digest": t.digest,
+                          "previous_digest": t.previous_digest, "written": t.written,
+                          "record": t.record, "copy": dict(t.copy)} for t in self.tags]}
+
+
+def parse_targets(source: Reference, targets: Sequence[str]) -> list[Reference]:
+    """``tag``, ``repo:tag`` or ``host/repo:tag`` -> references (default: source repo)."""
+    refs = []
+    for text in targets:
+        if "/" not in text and ":" not in text and "@" not in text:
+            text = f"{source.repository}:{text}"
+        ref = parse_reference(text, default_host=source.host)
+        if ref.tag is None or ref.digest:
+            raise BadInput(f"target {text!r}: give a tag (REPO:TAG or TAG), not a digest")
+        refs.append(ref)
+    if not refs:
+        raise BadInput("name at least one tag to promote to")
+    return refs
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _check_immutable(current: list[tuple[Reference, str | None]], digest: str,
+                     mutable: Collection[str], action: str) -> None:
+    """Refuse (before any write) when an immutable tag would move."""
+    refused = [f"{ref} points at {now}, wanted {digest}" for ref, now in current
+               if now is not None and now != digest and ref.tag not in mutable]
+    if refused:
+        raise PolicyRefused(f"{action} refused: immutable tag(s) would move: "
+                            + "; ".join(refused) + ". Tags only move when declared mutable "
+                            "(--mutable TAG / promote.mutable in immu.yml).")
+
+
+def promote(source: str, targets: Sequence[str], *, mutable: Collection[str] = DEFAULT_MUTABLE,
+            provenance: Provenance | None = None, registries: Registries | None = None,
+            action: Action = "promote", audit: bool = True) -> PromotionResult:
+    """Point each target tag at ``source`` (``REPO@DIGEST``) by manifest copy, with audit."""
+    src = parse_reference(source)
+    if not src.digest:
+        raise BadInput(f"{source!r}: promote a digest (REPOSITORY@sha256:...), never a tag")
+    refs = parse_targets(src, targets)
+    registries = registries or Registries()
+    src_client = registries.get(src.host)
+    manifest = src_client.get_manifest(src.repository, src.digest)
+    current = [(ref, registries.get(ref.host).head_manifest(ref.repository, str(ref.tag)))
+               for ref in refs]
+    _check_immutable(current, manifest.digest, mutable, action)
+    results = []
+    for ref, previous in current:
+        if previous == manifest.digest:
+            results.append(TagResult(reference=str(ref), digest=manifest.digest,
+                                     previous_digest=previous, written=False))
+            continue
+        dst = registries.get(ref.host)
+        stats = CopyStats()
+        copy_manifest(src_client, src.repository, manifest, dst, ref.repository,
+                      str(ref.tag), stats)
+        record = _record(dst, ref, manifest, previous, provenance or Provenance(), action,
+                         source) if audit else None
+        results.append(TagResult(reference=str(ref), digest=manifest.digest,
+                                 previous_digest=previous, written=True, record=record,
+                                 copy=stats.as_dict()))
+    return PromotionResult(action=action, source=str(src), digest=manifest.digest,
+                           media_type=manifest.media_type, tags=tuple(results))
+
+
+def _record(client: RegistryClient, ref: Reference, manifest: Manifest, previous: str | None,
+            provenance: Provenance, action: Action, source: str) -> str:
+    """Append one audit record to the tag's chain; returns the record's digest."""
+    tag = str(ref.tag)
+    record = AuditRecord(action=action, repository=ref.repository, tag=tag,
+                         digest=manifest.digest, previous_digest=previous,
+                         previous_record=chain_head(client, ref.repository, tag),
+                         time=_now(), commit=provenance.commit, run_url=provenance.run_url,
+                         tests=provenance.tests, actor=provenance.actor, source=source)
+    return write_record(client, ref.repository, record, manifest)
+
+
+def rollback_candidates(records: Sequence[AuditRecord], current: str | None) -> list[str]:
+    """Earlier digests to roll back to, newest first.
+
+    Only digests that were promoted count; the current one and any digest a later
+    rollback moved away from are excluded, so repeated ``--steps 1`` walks further back
+    instead of toggling between two digests.
+    """
+    abandoned = {r.previous_digest for r in records if r.action == "rollback"}
+    out: list[str] = []
+    for r in records:
+        if r.action == "promote" and r.digest != current and r.digest not in abandoned \
+                and r.digest not in out:
+            out.append(r.digest)
+    return out
+
+
+def rollback(target: str, *, to: str | None = None, steps: int = 1,
+             mutable: Collection[str] = DEFAULT_MUTABLE, provenance: Provenance | None = None,
+             registries: Registries | None = None) -> PromotionResult:
+    """Re-point ``REPO:TAG`` to an earlier promoted digest (``to`` or ``steps`` back)."""
+    ref = parse_reference(target)
+    if ref.tag is None or ref.digest:
+        raise BadInput(f"{target!r}: roll back a tag (REPOSITORY:TAG)")
+    if ref.tag not in mutable:
+        raise PolicyRefused(f"rollback refused: {ref} is immutable; only tags declared "
+                            f"mutable move (pass --mutable {ref.tag} if it is meant to move)")
+    if steps < 1:
+        raise BadInput(f"--steps {steps}: must be 1 or more")
+    registries = registries or Registries()
+    client = registries.get(ref.host)
+    current = client.head_manifest(ref.repository, ref.tag)
+    candidates = rollback_candidates(
+        [r for _, r in history(client, ref.repository, ref.tag)], current)
+    if to is not None:
+        if to not in candidates:
+            raise BadInput(f"--to {to}: not an earlier promoted digest of {ref}; "
+                           f"candidates: {', '.join(candidates) or 'none'}")
+        wanted = to
+    elif steps <= len(candidates):
+        wanted = candidates[steps - 1]
+    else:
+        raise BadInput(f"--steps {steps}: {ref} has only {len(candidates)} earlier promoted "
+                       "digest(s) in its audit trail (see `immu trace`)")
+    source = f"{ref.host}/{ref.repository}@{wanted}"
+    return promote(source, [ref.tag], mutable=mutable, provenance=provenance,
+                   registries=registries, action="rollback")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TraceResult:
+    """What is behind a tag now, and its audit history (newest first)."""
+
+    reference: str
+    digest: str | None
+    records: tuple[tuple[str, AuditRecord], ...]
+
+    @property
+    def in_sync(self) -> bool:
+        """False when the tag moved outside immu (its digest is not the newest record's)."""
+        return bool(self.records) and self.records[0][1].digest == self.digest
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form: the current digest, the newest record's provenance, the history."""
+        newest = self.records[0][1] if self.in_sync else None
+        return {"reference": self.reference, "digest": self.digest, "in_sync": self.in_sync,
+                "commit": newest.commit if newest else None,
+                "run_url": newest.run_url if newest else None,
+                "tests": dict(newest.tests) if newest and newest.tests else None,
+                "history": [{"record": d, **r.as_dict()} for d, r in self.records],
+                "earlier_digests": _earlier(self.records, self.digest)}
+
+
+def _earlier(records: Sequence[tuple[str, AuditRecord]], current: str | None) -> list[str]:
+    """Distinct digests the tag pointed at before, newest first."""
+    out: list[str] = []
+    for _, r in records:
+        for d in (r.digest, r.previous_digest):
+            if d and d != current and d not in out:
+                out.append(d)
+    return out
+
+
+def trace(target: str, *, limit: int = 100,
+          registries: Registries | None = None) -> TraceResult:
+    """The digest behind ``REPO:TAG`` and the tag's audit trail."""
+    ref = parse_reference(target)
+    if ref.tag is None or ref.digest:
+        raise BadInput(f"{target!r}: trace a tag (REPOSITORY:TAG)")
+    client = (registries or Registries()).get(ref.host)
+    digest = client.head_manifest(ref.repository, ref.tag)
+    records = history(client, ref.repository, ref.tag, limit)
+    return TraceResult(reference=str(ref), digest=digest, records=tuple(records))

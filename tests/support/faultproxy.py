@@ -1,0 +1,197 @@
+"""A small threaded HTTP proxy on loopback in front of a real registry.
+
+Pass-through by default (streaming both ways, so 300 MB layers never sit in memory); it
+counts requests and request-body bytes per method/path, and rules can inject a status
+(with headers, e.g. ``Retry-After``) or corrupt a response body for matching requests,
+a given number of times. Used for fault tests and for the benchmark's request counts.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade"}
+CHUNK = 1 << 20
+
+
+@dataclass
+class Rule:
+    """Inject ``status`` (or corrupt the upstream body) for ``times`` matching requests."""
+
+    method: str
+    path: str  # regex searched in the request path
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    corrupt: bool = False
+    times: int = 1
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.hits < self.times and method == self.method and bool(re.search(self.path, path))
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request as the proxy saw it."""
+
+    method: str
+    path: str
+    status: int
+    body_bytes: int
+    injected: bool
+
+
+class FaultProxy:
+    """Start with ``with FaultProxy(upstream_port) as proxy:``; ``proxy.host`` is host:port."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.rules: list[Rule] = []
+        self.seen: list[Seen] = []
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FaultProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def add(self, rule: Rule) -> Rule:
+        with self.lock:
+            self.rules.append(rule)
+        return rule
+
+    def reset(self) -> None:
+        with self.lock:
+            self.rules.clear()
+            self.seen.clear()
+
+    def count(self, method: str | None = None, path: str = "") -> int:
+        """Requests seen (after the proxy's own injections too) matching method/path regex."""
+        return len([s for s in self.seen if (method is None or s.method == method)
+                    and re.search(path, s.path)])
+
+    def bytes_uploaded(self) -> int:
+        return sum(s.body_bytes for s in self.seen)
+
+    def _take_rule(self, method: str, path: str) -> Rule | None:
+        with self.lock:
+            for rule in self.rules:
+                if rule.matches(method, path):
+                    rule.hits += 1
+                    return rule
+        return None
+
+    def _record(self, seen: Seen) -> None:
+        with self.lock:
+            self.seen.append(seen)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:  # keep test output clean
+                pass
+
+            def _body_chunks(self):  # type: ignore[no-untyped-def]
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass
+                            return
+                        yield self.rfile.read(size)
+                        self.rfile.readline()
+                remaining = int(self.headers.get("Content-Length") or 0)
+                while remaining > 0:
+                    data = self.rfile.read(min(CHUNK, remaining))
+                    if not data:
+                        return
+                    remaining -= len(data)
+                    yield data
+
+            def _handle(self) -> None:
+                method, path = self.command, self.path
+                rule = proxy._take_rule(method, path)
+                if rule is not None and rule.status is not None:
+                    size = sum(len(c) for c in self._body_chunks())
+                    self.send_response(rule.status)
+                    for k, v in rule.headers.items():
+                        self.send_header(k, v)
+                    body = b'{"errors":[{"code":"INJECTED","message":"fault proxy"}]}'
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    if method != "HEAD":
+                        self.wfile.write(body)
+                    proxy._record(Seen(method, path, rule.status, size, True))
+                    return
+                self._forward(method, path, corrupt=bool(rule and rule.corrupt))
+
+            def _forward(self, method: str, path: str, *, corrupt: bool) -> None:
+                upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port,
+                                                      timeout=300)
+                has_body = "Content-Length" in self.headers or "Transfer-Encoding" in self.headers
+                upstream.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+                for k, v in self.headers.items():
+                    if k.lower() not in HOP and k.lower() != "content-length":
+                        upstream.putheader(k, v)
+                sent = 0
+                if has_body and self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                    upstream.putheader("Content-Length", self.headers["Content-Length"])
+                    upstream.endheaders()
+                    for c in self._body_chunks():
+                        upstream.send(c)
+                        sent += len(c)
+                elif has_body:
+                    upstream.putheader("Transfer-Encoding", "chunked")
+                    upstream.endheaders()
+                    for c in self._body_chunks():
+                        upstream.send(b"%x\r\n%s\r\n" % (len(c), c))
+                        sent += len(c)
+                    upstream.send(b"0\r\n\r\n")
+                else:
+                    upstream.endheaders()
+                resp = upstream.getresponse()
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in HOP and k.lower() != "content-length":
+                        self.send_header(k, v)
+                proxy._record(Seen(method, path, resp.status, sent, False))
+                if method == "HEAD" or resp.status in (204, 304):
+                    length = resp.getheader("Content-Length")
+                    if length is not None:
+                        self.send_header("Content-Length", length)
+                    self.end_headers()
+                    upstream.close()
+                    return
+                length = resp.getheader("Content-Length")
+                if corrupt or length is None:
+                    body = resp.read()
+                    if corrupt and body:
+                        body = body[:-1] + b" " + body[-1:]  # same JSON, other bytes
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                else:
+                    self.send_header("Content-Length", length)
+                    self.end_headers()
+                    while chunk := resp.read(CHUNK):
+                        self.wfile.write(chunk)
+                upstream.close()
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle
+
+        return Handler
