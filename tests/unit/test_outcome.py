@@ -1,0 +1,69 @@
+"""How a suite's exit code, timeout and JUnit combine into its status (pure rules)."""
+
+from __future__ import annotations
+
+from immu_action.core.outcome import classify
+from immu_action.core.results import Failure, SuiteStatus, TestResults, Totals
+
+PASSING = TestResults(totals=Totals(tests=3, passed=3, duration_s=0.5))
+FAILING = TestResults(
+    totals=Totals(tests=2, passed=1, failed=1),
+    failures=(Failure(suite="s", classname="c", name="t", kind="failure", message="boom"),),
+)
+EMPTY = TestResults()
+
+
+def run(**kw: object) -> object:
+    args: dict[str, object] = {"suite": "unit", "exit_code": 0, "timed_out": False,
+                               "timeout_s": 60.0, "duration_s": 1.0, "log_tail": "last line",
+                               "parsed": PASSING}
+    args.update(kw)
+    return classify(**args)  # type: ignore[arg-type]
+
+
+def test_passing_junit_and_exit_zero_passes() -> None:
+    r = run()
+    assert r.status is SuiteStatus.PASSED and r.results == PASSING
+
+
+def test_failures_in_junit_fail_even_with_exit_zero() -> None:
+    r = run(parsed=FAILING)
+    assert r.status is SuiteStatus.FAILED and r.results.totals.failed == 1
+
+
+def test_nonzero_exit_without_junit_is_one_error_with_the_log() -> None:
+    r = run(exit_code=2, parsed=EMPTY)
+    assert r.status is SuiteStatus.ERROR
+    assert r.results.totals == Totals(tests=1, errors=1)
+    assert r.results.failures[0].details == "last line"
+    assert "exited with code 2 and wrote no JUnit" in r.results.failures[0].message
+
+
+def test_nonzero_exit_with_green_junit_is_not_a_pass() -> None:
+    r = run(exit_code=1)
+    assert r.status is SuiteStatus.ERROR
+    assert r.results.totals.tests == 4 and r.results.totals.errors == 1
+
+
+def test_nonzero_exit_with_failing_junit_keeps_the_failures() -> None:
+    r = run(exit_code=1, parsed=FAILING)
+    assert r.status is SuiteStatus.FAILED and r.results == FAILING
+
+
+def test_timeout_adds_one_error_to_partial_results() -> None:
+    r = run(exit_code=None, timed_out=True, timeout_s=120.0, parsed=FAILING)
+    assert r.status is SuiteStatus.TIMED_OUT
+    assert r.results.totals.tests == 3
+    assert r.results.totals.failed == 1 and r.results.totals.errors == 1
+    assert "timed out after 120s" in r.results.failures[-1].message
+
+
+def test_a_problem_before_the_run_is_an_error() -> None:
+    r = run(exit_code=None, parsed=EMPTY, problem="service db did not become healthy")
+    assert r.status is SuiteStatus.ERROR
+    assert r.results.failures[0].message == "service db did not become healthy"
+
+
+def test_exit_zero_without_junit_passes_with_zero_tests() -> None:
+    r = run(parsed=EMPTY)
+    assert r.status is SuiteStatus.PASSED and r.results.totals.tests == 0
