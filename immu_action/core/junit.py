@@ -1,0 +1,215 @@
+"""JUnit XML -> ``TestResults``, streamed (pure apart from reading the named files).
+
+One pass of ``xml.etree.ElementTree.iterparse`` (the C parser): each ``<testcase>`` is
+counted when it ends, then removed from its parent so memory stays flat whatever the
+size of the file. Accepted: ``<testsuites>`` or ``<testsuite>`` roots, nested suites,
+and the dialects of pytest, jest-junit, mocha, Surefire, go-junit-report, gotestsum,
+bazel and googletest. Documents with an internal DTD subset (``<!ENTITY``, the
+billion-laughs and external-entity attacks) are refused before parsing, as defusedxml does.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from immu_action.core.locate import locate
+from immu_action.core.prolog import check_prolog
+from immu_action.core.results import Failure, FailureKind, TestResults, Totals
+from immu_action.errors import BadInput
+
+ROOTS = ("testsuites", "testsuite")
+MESSAGE_LIMIT = 4 * 1024  # a message is a headline; keep its head
+DETAILS_LIMIT = 8 * 1024  # a stack trace's useful end is its tail
+# Messages some tools write for every failure; the text says more (go-junit-report, gotestsum).
+_GENERIC_MESSAGES = frozenset({"", "failed", "failure", "error"})
+_INF = float("inf")
+_GO_NOISE = ("=== RUN", "=== PAUSE", "=== CONT", "--- FAIL", "--- PASS", "--- SKIP")
+
+
+def _seconds(value: str | None) -> float:
+    """A ``time`` attribute; garbage, negative or missing counts as 0 (never fails a report)."""
+    if not value:
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:  # Surefire in some locales writes "1,234.5"
+            seconds = float(value.replace(",", ""))
+        except ValueError:
+            return 0.0
+    return seconds if 0.0 <= seconds < _INF else 0.0
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(_GO_NOISE):
+            return line
+    return ""
+
+
+def _tail(text: str, limit: int) -> str:
+    return text if len(text) <= limit else "[...]\n" + text[-limit:]
+
+
+@dataclass
+class _Acc:
+    """Mutable counters for one file (kept out of the frozen result types)."""
+
+    stem: str
+    tests: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    duration: float = 0.0
+    failures: list[Failure] = field(default_factory=list)
+    # (name, file) of each open <testsuite>, innermost last
+    suites: list[tuple[str, str | None]] = field(default_factory=list)
+
+    def result(self) -> TestResults:
+        totals = Totals(
+            tests=self.tests,
+            passed=self.tests - self.failed - self.errors - self.skipped,
+            failed=self.failed,
+            errors=self.errors,
+            skipped=self.skipped,
+            duration_s=round(self.duration, 6),
+        )
+        return TestResults(totals=totals, failures=tuple(self.failures))
+
+    def failure(self, case: ET.Element, problem: ET.Element, kind: FailureKind) -> None:
+        """Record a failed/errored case with its message, details and location."""
+        suite, suite_file = self.suites[-1] if self.suites else (self.stem, None)
+        text = (problem.text or "").strip()
+        message = problem.get("message") or ""
+        if message.strip().lower() in _GENERIC_MESSAGES:
+            message = _first_line(text) or message or problem.get("type") or kind
+        where = locate(text or message, file=case.get("file") or suite_file, line=case.get("line"))
+        self.failures.append(
+            Failure(
+                suite=suite,
+                classname=case.get("classname") or "",
+                name=case.get("name") or "(unnamed)",
+                kind=kind,
+                message=message.strip()[:MESSAGE_LIMIT],
+                details=_tail(text, DETAILS_LIMIT),
+                file=where[0],
+                line=where[1],
+            )
+        )
+
+    def outcome(self, case: ET.Element) -> None:
+        """Classify a ``<testcase>`` that has children or a status (already counted once)."""
+        failure = error = skipped = None
+        for child in case:
+            tag = child.tag
+            if tag == "failure" and failure is None:
+                failure = child
+            elif tag == "error" and error is None:
+                error = child
+            elif tag == "skipped":
+                skipped = child
+            # flakyFailure/rerunFailure etc. alone mean "passed on a rerun": passed.
+        if failure is not None:
+            self.failed += 1
+            self.failure(case, failure, "failure")
+        elif error is not None:
+            self.errors += 1
+            self.failure(case, error, "error")
+        elif skipped is not None or case.get("status") == "notrun":  # googletest: disabled
+            self.skipped += 1
+
+
+def _not_xml(source: Path, e: ET.ParseError) -> BadInput:
+    line, col = e.position
+    reason = str(e).rsplit(": line ", 1)[0]  # expat appends the position we already give
+    return BadInput(
+        f"{source}: not well-formed XML at line {line}, column {col + 1} ({reason}); "
+        "expected a JUnit XML report"
+    )
+
+
+def _not_junit(source: Path, tag: str) -> BadInput:
+    return BadInput(
+        f"{source}: not a JUnit report: the root element is <{tag}>, "
+        "expected <testsuites> or <testsuite>"
+    )
+
+
+def _walk(fh: BinaryIO, source: Path, acc: _Acc) -> None:
+    """The streaming pass: counts cases and drops every processed element.
+
+    The passing-case path is inlined (no call, no regex): it runs 100,000 times a file.
+    """
+    stack: list[ET.Element] = []  # open elements, so a finished one leaves its parent
+    tests, duration = 0, 0.0
+    for event, elem in ET.iterparse(fh, events=("start", "end")):
+        if event == "start":
+            if elem.tag == "testsuite":
+                acc.suites.append((elem.get("name") or acc.stem, elem.get("file")))
+            elif not stack and elem.tag != "testsuites":
+                raise _not_junit(source, elem.tag)
+            stack.append(elem)
+            continue
+        stack.pop()
+        tag = elem.tag
+        if tag == "testcase":
+            tests += 1
+            time = elem.get("time")
+            if time:
+                try:
+                    seconds = float(time)
+                except ValueError:
+                    seconds = _seconds(time)
+                if 0.0 <= seconds < _INF:  # also false for NaN
+                    duration += seconds
+            if len(elem) or elem.get("status"):
+                acc.outcome(elem)
+        elif tag == "testsuite":
+            acc.suites.pop()
+        else:
+            continue
+        if stack:  # drop the finished element: memory stays flat
+            stack[-1].remove(elem)
+    acc.tests, acc.duration = tests, duration
+
+
+def parse_junit(path: Path) -> TestResults:
+    """Totals and failures of one JUnit XML file; ``BadInput`` names the file if it is bad."""
+    acc = _Acc(stem=path.stem)
+    try:
+        with path.open("rb") as fh:
+            check_prolog(fh, path)
+            fh.seek(0)
+            _walk(fh, path, acc)
+    except ET.ParseError as e:
+        raise _not_xml(path, e) from e
+    except IsADirectoryError as e:
+        raise BadInput(f"{path}: is a directory; pass it as a PATH to search it") from e
+    except FileNotFoundError as e:
+        raise BadInput(f"{path}: no such JUnit file") from e
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read JUnit file: {e.strerror or e}") from e
+    return acc.result()
+
+
+def junit_files(paths: Iterable[Path]) -> list[Path]:
+    """Files to parse: each file as given, each directory's ``*.xml`` (recursive, sorted)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*.xml") if p.is_file()))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise BadInput(f"{path}: no such file or directory (expected JUnit XML or a directory)")
+    return files
+
+
+def parse_paths(paths: Iterable[Path]) -> TestResults:
+    """Merged results of every JUnit file in ``paths`` (files or directories)."""
+    return TestResults.merge(parse_junit(p) for p in junit_files(paths))

@@ -1,0 +1,141 @@
+"""Where did a test fail? ``file:line`` from JUnit attributes and failure text (pure).
+
+Test tools rarely write ``file``/``line`` on a ``<testcase>``, but their failure text
+nearly always holds a stack trace. We read the frames of Python (tracebacks and pytest's
+``path.py:12: Error`` lines), Java/Kotlin (``at a.b.C.m(C.java:12)``), JavaScript
+(``at fn (src/a.test.js:12:5)``), Go (``foo_test.go:12: msg``, panic frames) and C++
+(``x_test.cc:24``), keep the ones inside the project (not site-packages, node_modules,
+the JDK, GOROOT...) and pick the deepest one: the line where the project's own code failed.
+"""
+
+from __future__ import annotations
+
+import re
+
+Location = tuple[str | None, int | None]
+
+# Frames in textual order. Python prints the outermost frame first; Java, JS and Go
+# print the innermost first; `_frames` returns every list innermost-first.
+_PY = re.compile(r'File "(?P<a>[^"\n]+)", line (?P<al>\d+)|^(?P<b>[^\s:]+\.py):(?P<bl>\d+): ', re.M)
+_JAVA = re.compile(
+    r"^\s*at (?P<cls>[\w$.]+)\.[\w$<>-]+\((?P<file>[\w$-]+\.(?:java|kt|scala|groovy))"
+    r":(?P<line>\d+)\)",
+    re.M,
+)
+_JS = re.compile(
+    r"^\s*at (?:[^\n(]*? \()?(?:file://)?(?P<file>[^\s()]+\.(?:[cm]?[jt]sx?|vue|svelte))"
+    r":(?P<line>\d+)(?::\d+)?\)?\s*$",
+    re.M,
+)
+_GO = re.compile(r"^\s*(?P<file>[^\s:]+\.go):(?P<line>\d+)(?::| \+0x|$)", re.M)
+# googletest/Catch2 failures start with `path/to/x_test.cc:24` (optionally `(24)` on MSVC).
+_CPP = re.compile(r"^\s*(?P<file>[^\s:()]+\.(?:cc|cpp|cxx|c|hh|hpp|h))[:(](?P<line>\d+)", re.M)
+
+# Path fragments that mark a frame as outside the project (libraries, runtimes).
+_PY_FOREIGN = ("site-packages", "dist-packages", "/lib/python", "<frozen", "<string>", "_pytest/")
+_JAVA_FOREIGN = (
+    "java.",
+    "javax.",
+    "jdk.",
+    "sun.",
+    "com.sun.",
+    "kotlin.",
+    "scala.",
+    "groovy.",
+    "org.junit.",
+    "junit.",
+    "org.opentest4j.",
+    "org.apache.maven.",
+    "org.gradle.",
+    "org.assertj.",
+    "org.hamcrest.",
+    "org.mockito.",
+    "org.springframework.",
+    "org.testng.",
+)
+_JS_FOREIGN = ("node_modules", "node:", "internal/")
+_GO_FOREIGN = ("/usr/local/go/", "/go/pkg/mod/", "/src/runtime/", "/src/testing/", "GOROOT")
+
+
+def _py_frames(text: str) -> list[tuple[str, int]]:
+    frames = []
+    for m in _PY.finditer(text):
+        path, line = (m["a"], m["al"]) if m["a"] else (m["b"], m["bl"])
+        if not any(f in path for f in _PY_FOREIGN):
+            frames.append((path, int(line)))
+    frames.reverse()
+    return frames
+
+
+def _java_frames(text: str) -> list[tuple[str, int]]:
+    frames = []
+    for m in _JAVA.finditer(text):
+        cls = m["cls"]
+        if cls.startswith(_JAVA_FOREIGN):
+            continue
+        # The package gives the directory; the JUnit never says which source root.
+        package = cls.rsplit(".", 1)[0].replace(".", "/") if "." in cls else ""
+        frames.append((f"{package}/{m['file']}" if package else m["file"], int(m["line"])))
+    return frames
+
+
+def _js_frames(text: str) -> list[tuple[str, int]]:
+    return [
+        (m["file"], int(m["line"]))
+        for m in _JS.finditer(text)
+        if not any(f in m["file"] for f in _JS_FOREIGN)
+    ]
+
+
+def _go_frames(text: str) -> list[tuple[str, int]]:
+    return [
+        (m["file"], int(m["line"]))
+        for m in _GO.finditer(text)
+        if not any(f in m["file"] for f in _GO_FOREIGN)
+    ]
+
+
+def _cpp_frames(text: str) -> list[tuple[str, int]]:
+    return [(m["file"], int(m["line"])) for m in _CPP.finditer(text)]
+
+
+def frames(text: str) -> list[tuple[str, int]]:
+    """Project frames found in ``text``, innermost first (first language that matches)."""
+    for finder in (_py_frames, _java_frames, _js_frames, _go_frames, _cpp_frames):
+        found = finder(text)
+        if found:
+            return found
+    return []
+
+
+def _same_file(frame_path: str, hint: str) -> bool:
+    """A frame may be absolute (``/app/tests/t.py``) where the hint is relative."""
+    hint = hint.removeprefix("./")
+    return frame_path == hint or frame_path.endswith("/" + hint) or hint.endswith("/" + frame_path)
+
+
+def _line(value: str | None) -> int | None:
+    try:
+        line = int(value) if value else None
+    except ValueError:
+        return None
+    # pytest's xunit1 `line` is 0-based; GitHub needs >= 1.
+    return max(line, 1) if line is not None else None
+
+
+def locate(text: str, *, file: str | None = None, line: str | None = None) -> Location:
+    """``(file, line)`` of a failure from the testcase's attributes and its text.
+
+    With a ``file`` attribute, the deepest frame in that file gives the line (more
+    precise than the ``line`` attribute, which names the test's definition); else the
+    deepest project frame; else whatever the attributes say.
+    """
+    found = frames(text) if text else []
+    if file:
+        for path, number in found:
+            if _same_file(path, file):
+                return file, number
+        return file, _line(line)
+    if found:
+        return found[0]
+    return None, None

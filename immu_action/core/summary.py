@@ -1,0 +1,328 @@
+"""Test results and runs -> GitHub markdown, status text and check-run annotations (pure).
+
+Everything here respects GitHub's size limits (constants below), so callers can post the
+output as is: a check-run summary, a step summary, a commit status or annotation batches.
+Untrusted test output is escaped (inline) or fenced (details) so it cannot inject markup.
+"""
+
+# No `from __future__ import annotations`: it would shadow the public `annotations()`.
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal, TypeVar
+
+from immu_action.core.results import Failure, RunResult, SuiteStatus, TestResults, Totals
+
+CHECK_RUN_SUMMARY_LIMIT = 65_535  # characters in a check run's output.summary
+STEP_SUMMARY_LIMIT = 1024 * 1024  # bytes of $GITHUB_STEP_SUMMARY per step
+STATUS_DESCRIPTION_LIMIT = 140  # characters of a commit status description
+ANNOTATIONS_PER_REQUEST = 50  # annotations per check-run create/update request
+ANNOTATION_TEXT_LIMIT = 64 * 1024  # bytes of an annotation's message / raw_details
+ANNOTATION_TITLE_LIMIT = 255  # characters of an annotation's title
+FALLBACK_PATH = "immu.yml"  # annotated (line 1) when a failure names no file at all
+
+_INLINE_LIMIT = 300  # a message in a list stays a one-liner
+_DETAILS_LIMIT = 4_000  # per failure in markdown; the full text is in the annotation
+_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+_STATUS_WORDS = {
+    SuiteStatus.PASSED: "passed",
+    SuiteStatus.FAILED: "failed",
+    SuiteStatus.TIMED_OUT: "timed out",
+    SuiteStatus.ERROR: "error",
+}
+T = TypeVar("T")
+
+
+def _inline(text: str, limit: int = _INLINE_LIMIT) -> str:
+    """One escaped markdown line: whitespace collapsed, markup neutralised, trimmed."""
+    flat = " ".join(text.split())
+    if len(flat) > limit:
+        flat = flat[: limit - 3] + "..."
+    return _SPECIAL.sub(r"\\\1", flat.replace("&", "&amp;"))
+
+
+def _fenced(text: str) -> str:
+    """A code block whose fence is longer than any backtick run inside the text."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f} s" if value >= 100 else f"{value:.2f} s"
+
+
+def totals_line(totals: Totals) -> str:
+    """``Failed: 2 failed, 1 error, 40 passed, 3 skipped of 46 tests in 1.20 s``."""
+    if totals.tests == 0:
+        return "No test cases were found."
+    parts = [f"{totals.failed} failed"] if totals.failed else []
+    if totals.errors:
+        parts.append(f"{totals.errors} error{'s' if totals.errors != 1 else ''}")
+    parts.append(f"{totals.passed} passed")
+    if totals.skipped:
+        parts.append(f"{totals.skipped} skipped")
+    verdict = "Passed" if totals.ok else "Failed"
+    tests = f"{totals.tests} test{'s' if totals.tests != 1 else ''}"
+    return f"{verdict}: {', '.join(parts)} of {tests} in {_seconds(totals.duration_s)}"
+
+
+def where(failure: Failure) -> str:
+    """``file:line``, ``file``, or "" when the JUnit gave no location."""
+    if not failure.file:
+        return ""
+    return f"{failure.file}:{failure.line}" if failure.line else failure.file
+
+
+def case_name(failure: Failure) -> str:
+    """``classname.name``, without repeating one when it contains the other (jest, mocha)."""
+    classname, name = failure.classname, failure.name
+    if not classname or classname in name:
+        return name or failure.suite
+    if name in classname:
+        return classname
+    return f"{classname}.{name}"
+
+
+def failure_markdown(failure: Failure, number: int, *, run_suite: str | None = None) -> str:
+    """One numbered list item: name, kind, location, message and a folded details block.
+
+    ``run_suite`` is the ``immu.yml`` suite that produced the failure, shown before the
+    JUnit suite when they differ.
+    """
+    suite = failure.suite
+    if run_suite and run_suite != suite:
+        suite = f"{run_suite} / {suite}"
+    head = f"{number}. **{_inline(case_name(failure))}** ({failure.kind} in {_inline(suite)})"
+    loc = where(failure)
+    if loc:
+        head += f" at `{loc.replace('`', '')}`"
+    lines = [head]
+    if failure.message:
+        lines.append(f"   {_inline(failure.message)}")
+    if failure.details and failure.details.strip() != failure.message.strip():
+        details = failure.details
+        if len(details) > _DETAILS_LIMIT:
+            details = "[...]\n" + details[-_DETAILS_LIMIT:]
+        block = _fenced(details).replace("\n", "\n   ")
+        lines.append(f"   <details><summary>Details</summary>\n\n   {block}\n\n   </details>")
+    return "\n".join(lines) + "\n"
+
+
+def _more(count: int) -> str:
+    return f"\n{count} more failure{'s' if count != 1 else ''} not shown.\n"
+
+
+def _with_failures(
+    head: str, failures: Sequence[tuple[str | None, Failure]], tail: str, limit: int
+) -> str:
+    """``head`` + as many failures as fit in ``limit`` + a "N more" note + ``tail``."""
+    if not failures:
+        return _clip(head + tail, limit)
+    out = [head, f"\n### Failures ({len(failures)})\n\n"]
+    size = sum(len(s) for s in out) + len(tail)
+    for i, (run_suite, failure) in enumerate(failures):
+        item = failure_markdown(failure, i + 1, run_suite=run_suite)
+        later = len(failures) - i - 1
+        # Adding this item must leave room for the note about every later one.
+        if size + len(item) + (len(_more(later)) if later else 0) > limit:
+            out.append(_more(len(failures) - i))
+            break
+        out.append(item)
+        size += len(item)
+    return _clip("".join(out) + tail, limit)
+
+
+def _clip(text: str, limit: int) -> str:
+    """Last resort when even the fixed parts exceed the limit."""
+    if len(text) <= limit:
+        return text
+    note = "\n\n(summary truncated to GitHub's size limit)\n"
+    return text[: max(limit - len(note), 0)] + note[:limit]
+
+
+def results_markdown(
+    results: TestResults, *, title: str = "Test results", limit: int = STEP_SUMMARY_LIMIT // 4
+) -> str:
+    """Markdown for ``immu report``: a heading, the totals line and the failures.
+
+    The default ``limit`` (characters) keeps even 4-byte UTF-8 text within a step summary.
+    """
+    head = f"## {_inline(title)}\n\n{totals_line(results.totals)}\n"
+    return _with_failures(head, [(None, f) for f in results.failures], "", limit)
+
+
+def _suite_row(name: str, status: str, totals: Totals, duration_s: float) -> str:
+    cells = [
+        name,
+        status,
+        totals.tests,
+        totals.passed,
+        totals.failed,
+        totals.errors,
+        totals.skipped,
+        _seconds(duration_s),
+    ]
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _image_lines(run: RunResult) -> str:
+    lines = [f"Image: `{run.image_ref}`"]
+    if run.digest is None:
+        lines[0] += " (local image ID: not pushed yet)"
+    if run.tested_is_shipped is True:
+        lines.append("Tested image is the shipped image: yes, same digest.")
+    elif run.tested_is_shipped is False:
+        lines.append("Tested image is the shipped image: NO, the digests differ.")
+    return "  \n".join(lines) + "\n"
+
+
+def suites_table(run: RunResult) -> str:
+    """The per-suite table with a total row."""
+    rows = [
+        "| Suite | Status | Tests | Passed | Failed | Errors | Skipped | Duration |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for s in run.suites:
+        rows.append(
+            _suite_row(_inline(s.name), _STATUS_WORDS[s.status], s.results.totals, s.duration_s)
+        )
+    if len(run.suites) > 1:
+        total = run.totals
+        rows.append(
+            _suite_row(
+                "**Total**",
+                "passed" if run.ok else "failed",
+                total,
+                sum(s.duration_s for s in run.suites),
+            )
+        )
+    return "\n".join(rows) + "\n"
+
+
+def run_markdown(run: RunResult, *, sections: Sequence[str] = (), limit: int = 65_000) -> str:
+    """The check-run / step summary of a run, at most ``limit`` characters.
+
+    Image reference, tested-is-shipped line, suite table, totals, failures (trimmed
+    with "N more failures not shown" to fit), then each of ``sections`` (e.g. promotion).
+    """
+    verdict = "passed" if run.ok else "failed"
+    # Wall time of the suites, not the sum of test case times (which misses setup and crashes).
+    totals = replace(run.totals, duration_s=sum(s.duration_s for s in run.suites))
+    head = (
+        f"## immu: tests {verdict}\n\n{_image_lines(run)}\n"
+        f"{totals_line(totals)}\n\n{suites_table(run) if run.suites else ''}"
+    )
+    tail = "".join("\n" + s.rstrip("\n") + "\n" for s in sections if s.strip())
+    failures = [(s.name, f) for s in run.suites for f in s.results.failures]
+    return _with_failures(head, failures, tail, limit)
+
+
+def short_id(ref: str) -> str:
+    """``sha256:0123456789ab`` from a digest or image ID (12 hex digits, like docker)."""
+    algo, sep, hexa = ref.partition(":")
+    return f"{algo}:{hexa[:12]}" if sep else ref[:19]
+
+
+def status_description(run: RunResult) -> str:
+    """A commit-status description (<= 140 chars): verdict, counts, short digest or ID."""
+    t = run.totals
+    counts = f"{t.passed}/{t.tests} passed"
+    for n, word in ((t.failed, "failed"), (t.errors, "errors"), (t.skipped, "skipped")):
+        if n:
+            counts += f", {n} {word}"
+    verdict = "Passed" if run.ok else "Failed"
+    if not run.ok and t.ok:  # a suite crashed or timed out without failing cases
+        verdict = "Failed (suite error)"
+    text = f"{verdict}: {counts} on {short_id(run.digest or run.image_id)}"
+    return text[:STATUS_DESCRIPTION_LIMIT]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Annotation:
+    """One check-run annotation, as GitHub's ``output.annotations[]`` wants it."""
+
+    path: str
+    start_line: int
+    end_line: int
+    annotation_level: Literal["notice", "warning", "failure"] = "failure"
+    title: str
+    message: str
+    raw_details: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON object for the check-runs API (raw_details omitted when empty)."""
+        body: dict[str, Any] = {
+            "path": self.path,
+            "start_line": self.start_line,
+            "end_line": self.end_line,
+            "annotation_level": self.annotation_level,
+            "title": self.title,
+            "message": self.message,
+        }
+        if self.raw_details:
+            body["raw_details"] = self.raw_details
+        return body
+
+
+def _bytes_tail(text: str, limit: int) -> str:
+    """The last ``limit`` UTF-8 bytes of ``text`` (a trace's useful end), whole characters."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    return "[...]\n" + data[-(limit - 6) :].decode(errors="ignore")
+
+
+def _repo_path(path: str, strip_prefixes: Sequence[str]) -> str:
+    for prefix in strip_prefixes:
+        if prefix and path.startswith(prefix):
+            return path[len(prefix) :].lstrip("/")
+    return path.removeprefix("./")
+
+
+def annotations(
+    failures: Sequence[Failure],
+    *,
+    fallback_path: str = FALLBACK_PATH,
+    strip_prefixes: Sequence[str] = (),
+) -> list[Annotation]:
+    """One failure annotation per failure, within GitHub's limits.
+
+    Location: the failure's file and line (line 1 if only the file is known); with no
+    file at all, ``fallback_path`` line 1 (the spec that ran the suite), so every failure
+    still shows in the check run. ``strip_prefixes`` turns paths seen inside a container
+    (``/app/``) or a runner workspace into repository-relative ones.
+    """
+    out = []
+    for f in failures:
+        path = _repo_path(f.file, strip_prefixes) if f.file else fallback_path
+        line = f.line if f.file and f.line else 1
+        name = case_name(f)
+        title = f"{f.suite}: {name}" if f.suite not in name else name
+        message = f.message or f"{f.kind} without a message"
+        out.append(
+            Annotation(
+                path=path,
+                start_line=line,
+                end_line=line,
+                title=title[:ANNOTATION_TITLE_LIMIT],
+                message=_bytes_tail(message, ANNOTATION_TEXT_LIMIT),
+                raw_details=_bytes_tail(f.details, ANNOTATION_TEXT_LIMIT),
+            )
+        )
+    return out
+
+
+def batched(items: Iterable[T], size: int = ANNOTATIONS_PER_REQUEST) -> Iterator[list[T]]:
+    """Consecutive lists of at most ``size`` items (50 annotations per API request)."""
+    if size < 1:
+        raise ValueError("batch size must be at least 1")
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
