@@ -26,9 +26,11 @@ DEFAULT_MUTABLE = ("latest",)
 class Registries:
     """One client per registry host, so auth tokens and connections are reused."""
 
-    def __init__(self, *, insecure: bool = False) -> None:
+    def __init__(self, *, insecure: bool = False,
+                 clients: Mapping[str, RegistryClient] | None = None) -> None:
         self.insecure = insecure
-        self.clients: dict[str, RegistryClient] = {}
+        # Pre-built clients (custom retry policy, sleep, credentials) win over the defaults.
+        self.clients: dict[str, RegistryClient] = dict(clients or {})
 
     def get(self, host: str) -> RegistryClient:
         """The client of ``host`` (credentials from the environment or Docker config)."""
@@ -184,12 +186,14 @@ def rollback(target: str, *, to: str | None = None, steps: int = 1,
     registries = registries or Registries()
     client = registries.get(ref.host)
     current = client.head_manifest(ref.repository, ref.tag)
-    candidates = rollback_candidates(
-        [r for _, r in history(client, ref.repository, ref.tag)], current)
+    records = history(client, ref.repository, ref.tag)
+    candidates = rollback_candidates([r for _, r in records], current)
     if to is not None:
-        if to not in candidates:
+        # --to may also roll forward to a digest an earlier rollback moved away from.
+        promoted = {r.digest for _, r in records if r.action == "promote"} - {current}
+        if to not in promoted:
             raise BadInput(f"--to {to}: not an earlier promoted digest of {ref}; "
-                           f"candidates: {', '.join(candidates) or 'none'}")
+                           f"candidates: {', '.join(sorted(promoted)) or 'none'}")
         wanted = to
     elif steps <= len(candidates):
         wanted = candidates[steps - 1]

@@ -9,6 +9,7 @@ a given number of times. Used for fault tests and for the benchmark's request co
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import threading
 from dataclasses import dataclass, field
@@ -48,8 +49,16 @@ class Seen:
 class FaultProxy:
     """Start with ``with FaultProxy(upstream_port) as proxy:``; ``proxy.host`` is host:port."""
 
-    def __init__(self, upstream_port: int) -> None:
+    def __init__(self, upstream_port: int, *, bearer: tuple[str, str] | None = None) -> None:
+        """``bearer=(user, password)``: act as a token-auth registry in front of a Basic one.
+
+        Clients then meet ``WWW-Authenticate: Bearer realm=<proxy>/token`` and must fetch a
+        token with Basic credentials; the proxy forwards with those Basic credentials.
+        """
         self.upstream_port = upstream_port
+        self.bearer = bearer
+        self.tokens: dict[str, str] = {}  # token -> upstream Authorization header
+        self.token_requests: list[str] = []  # the scope of each token request
         self.rules: list[Rule] = []
         self.seen: list[Seen] = []
         self.lock = threading.Lock()
@@ -80,6 +89,11 @@ class FaultProxy:
         """Requests seen (after the proxy's own injections too) matching method/path regex."""
         return len([s for s in self.seen if (method is None or s.method == method)
                     and re.search(path, s.path)])
+
+    def expire_tokens(self) -> None:
+        """Forget issued tokens: the next request with an old token gets 401."""
+        with self.lock:
+            self.tokens.clear()
 
     def bytes_uploaded(self) -> int:
         return sum(s.body_bytes for s in self.seen)
@@ -123,8 +137,56 @@ class FaultProxy:
                     remaining -= len(data)
                     yield data
 
+            def _token(self) -> None:
+                import base64
+                import secrets
+                from urllib.parse import parse_qs, urlparse
+
+                assert proxy.bearer is not None
+                given = self.headers.get("Authorization", "")
+                user, password = proxy.bearer
+                basic = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+                proxy.token_requests.append(
+                    " ".join(parse_qs(urlparse(self.path).query).get("scope", [])))
+                if given != basic:
+                    body, status = b'{"details":"bad credentials"}', 401
+                else:
+                    token = secrets.token_hex(16)
+                    with proxy.lock:
+                        proxy.tokens[token] = basic
+                    body, status = json.dumps({"token": token, "expires_in": 300}).encode(), 200
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _bearer_ok(self) -> bool:
+                """Check the Bearer token and swap in the upstream Basic credentials."""
+                given = self.headers.get("Authorization", "")
+                upstream = proxy.tokens.get(given.removeprefix("Bearer "))
+                if given.startswith("Bearer ") and upstream:
+                    del self.headers["Authorization"]
+                    self.headers["Authorization"] = upstream
+                    return True
+                for _ in self._body_chunks():
+                    pass
+                realm = f"http://{proxy.host}/token"
+                self.send_response(401)
+                self.send_header("WWW-Authenticate",
+                                 f'Bearer realm="{realm}",service="immu-test"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                proxy._record(Seen(self.command, self.path, 401, 0, True))
+                return False
+
             def _handle(self) -> None:
                 method, path = self.command, self.path
+                if proxy.bearer and path.startswith("/token"):
+                    self._token()
+                    return
+                if proxy.bearer and not self._bearer_ok():
+                    return
                 rule = proxy._take_rule(method, path)
                 if rule is not None and rule.status is not None:
                     size = sum(len(c) for c in self._body_chunks())
