@@ -67,8 +67,8 @@ class _Acc:
     skipped: int = 0
     duration: float = 0.0
     failures: list[Failure] = field(default_factory=list)
-    # (name, file) of each open <testsuite>, innermost last
-    suites: list[tuple[str, str | None]] = field(default_factory=list)
+    # (name, file, cases counted before it opened) of each open <testsuite>, innermost last
+    suites: list[tuple[str, str | None, int]] = field(default_factory=list)
 
     def result(self) -> TestResults:
         totals = Totals(
@@ -83,7 +83,7 @@ class _Acc:
 
     def failure(self, case: ET.Element, problem: ET.Element, kind: FailureKind) -> None:
         """Record a failed/errored case with its message, details and location."""
-        suite, suite_file = self.suites[-1] if self.suites else (self.stem, None)
+        suite, suite_file, _ = self.suites[-1] if self.suites else (self.stem, None, 0)
         text = (problem.text or "").strip()
         message = problem.get("message") or ""
         if message.strip().lower() in _GENERIC_MESSAGES:
@@ -123,6 +123,46 @@ class _Acc:
         elif skipped is not None or case.get("status") == "notrun":  # googletest: disabled
             self.skipped += 1
 
+    def empty_suite(self, suite: ET.Element, name: str) -> None:
+        """A suite without test cases that still reports errors counts as one error.
+
+        Some reporters note a suite that failed to run (a syntax error, a failing
+        class-level fixture) only as ``<testsuite errors="1">`` or a suite-level
+        ``<error>``; that must not read as "nothing failed".
+        """
+        problem = next((c for c in suite if c.tag in ("error", "failure")), None)
+        declared = max(_count(suite.get("errors")), _count(suite.get("failures")))
+        if problem is None and not declared:
+            return
+        self.tests += 1
+        self.errors += 1
+        text = (problem.text if problem is not None else None) or suite.findtext("system-err")
+        message = problem.get("message") if problem is not None else None
+        where = locate(text or "")
+        self.failures.append(
+            Failure(
+                suite=name,
+                classname=name,
+                name=f"{name} (suite)",
+                kind="error",
+                message=(
+                    message
+                    or f"the suite reports {declared} failed or errored "
+                    "test(s) but contains no test case"
+                )[:MESSAGE_LIMIT],
+                details=_tail((text or "").strip(), DETAILS_LIMIT),
+                file=where[0],
+                line=where[1],
+            )
+        )
+
+
+def _count(value: str | None) -> int:
+    try:
+        return max(int(value or 0), 0)
+    except ValueError:
+        return 0
+
 
 def _not_xml(source: Path, e: ET.ParseError) -> BadInput:
     line, col = e.position
@@ -150,7 +190,7 @@ def _walk(fh: BinaryIO, source: Path, acc: _Acc) -> None:
     for event, elem in ET.iterparse(fh, events=("start", "end")):
         if event == "start":
             if elem.tag == "testsuite":
-                acc.suites.append((elem.get("name") or acc.stem, elem.get("file")))
+                acc.suites.append((elem.get("name") or acc.stem, elem.get("file"), tests))
             elif not stack and elem.tag != "testsuites":
                 raise _not_junit(source, elem.tag)
             stack.append(elem)
@@ -170,12 +210,15 @@ def _walk(fh: BinaryIO, source: Path, acc: _Acc) -> None:
             if len(elem) or elem.get("status"):
                 acc.outcome(elem)
         elif tag == "testsuite":
-            acc.suites.pop()
+            name, _, before = acc.suites.pop()
+            if tests == before:  # no test case inside, nested ones included
+                acc.empty_suite(elem, name)
         else:
             continue
         if stack:  # drop the finished element: memory stays flat
             stack[-1].remove(elem)
-    acc.tests, acc.duration = tests, duration
+    acc.tests += tests
+    acc.duration += duration
 
 
 def parse_junit(path: Path) -> TestResults:

@@ -27,11 +27,32 @@ TOTALS = {
     "nested_suites.xml": (4, 2, 1, 1, 0, 1.0),
     "missing_attributes.xml": (6, 4, 1, 1, 0, 0.0),
     "entities.xml": (2, 1, 1, 0, 0, 0.003),
+    "suite_errors.xml": (3, 1, 0, 2, 0, 0.002),
 }
 
 # file -> [(suite, classname, name, kind, message start, file, line)]
 Expected = tuple[str, str, str, str, str, str | None, int | None]
 FAILURES: dict[str, list[Expected]] = {
+    "suite_errors.xml": [
+        (
+            "src/broken.test.js",
+            "src/broken.test.js",
+            "src/broken.test.js (suite)",
+            "error",
+            "the suite reports 1 failed or errored test(s) but contains no test case",
+            None,
+            None,
+        ),
+        (
+            "db.migrations",
+            "db.migrations",
+            "db.migrations (suite)",
+            "error",
+            "could not connect to db:5432",
+            "/app/tests/conftest.py",
+            14,
+        ),
+    ],
     "pytest_xunit1.xml": [
         (
             "pytest",
