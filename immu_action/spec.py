@@ -1,13 +1,31 @@
 """``immu.yml`` (version 1) text -> frozen dataclasses; errors name ``file:line: key``.
 
-(Loader to be completed: see load_spec.)
+``load_spec`` reads a file and raises ``SpecError`` listing *every* problem, one
+``immu.yml:LINE: key.path: what is wrong (what would be valid)`` line each, sorted by line.
+Key and type checks come from the declarative ``spec_rules.SPEC`` (which also renders the JSON
+Schema); the checks across values (service references, build contexts on disk, ``mutable``
+within ``tags``) are here. YAML keys use dashes; fields use underscores, durations ``*_s``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
+
+from immu_action.errors import BadInput, SpecError
+from immu_action.spec_kinds import INVALID
+from immu_action.spec_rules import SPEC
+from immu_action.spec_yaml import Problem, Walk, compose
+
+T = TypeVar("T")
+
+__all__ = [
+    "BuildSpec", "HealthcheckSpec", "ImageSpec", "Problem", "PromoteSpec", "ServiceSpec",
+    "Spec", "SuiteSpec", "load_spec", "validate_file", "validate_text",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,4 +111,149 @@ class Spec:
 
 def load_spec(path: Path) -> Spec:
     """Read, validate and convert ``path``; raises ``SpecError`` listing every problem."""
-    raise NotImplementedError
+    spec, problems = validate_file(path)
+    if spec is None:
+        raise SpecError([problem.render(str(path)) for problem in problems])
+    return spec
+
+
+def validate_file(path: Path) -> tuple[Spec | None, list[Problem]]:
+    """``validate_text`` of the file's content; ``BadInput`` naming a missing/unreadable file."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as e:
+        raise BadInput(f"{path}: no such file (create it, or pass -f PATH)") from e
+    except IsADirectoryError as e:
+        raise BadInput(f"{path}: is a directory (pass the spec file with -f PATH)") from e
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read: {e.strerror} (check the path and "
+                       "its permissions)") from e
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        return None, [Problem(line=line, path="(file)", message=f"byte 0x{data[e.start]:02x} "
+                              "is not UTF-8", hint="save the file as UTF-8")]
+    return validate_text(text, path=path)
+
+
+def validate_text(text: str, *, path: Path) -> tuple[Spec | None, list[Problem]]:
+    """``(spec, [])`` when ``text`` is valid, else ``(None, problems sorted by line)``.
+
+    ``path`` locates build contexts (relative to its directory) and is kept in ``Spec.path``.
+    """
+    walk = Walk()
+    root = compose(text, walk)
+    if root is None and not walk.problems:
+        walk.add(1, "(document)", "the file is empty",
+                 "a mapping with `version: 1`, `image` and `tests`")
+    raw = SPEC.walk(root, "", walk) if root is not None else INVALID
+    if isinstance(raw, dict):
+        _cross_check(raw, path.parent, walk)
+    if walk.problems:
+        unique = list(dict.fromkeys(walk.problems))  # an alias can repeat a problem
+        return None, sorted(unique, key=lambda p: p.line)
+    return _convert(raw, path), []
+
+
+def _cross_check(raw: dict[str, Any], base: Path, walk: Walk) -> None:
+    """Checks that relate values: services named by suites, build files, mutable tags."""
+    services = raw.get("services", {})
+    defined = sorted(services) if isinstance(services, dict) else []
+    suites = raw.get("tests", {}) if isinstance(raw.get("tests"), dict) else {}
+    for name, suite in suites.items():
+        if name in defined:
+            walk.add(walk.lines[f"tests.{name}"], f"tests.{name}",
+                     f"suite `{name}` has the name of a service",
+                     "suite and service names share the test network's aliases")
+        needed = suite.get("services", ()) if isinstance(suite, dict) else ()
+        for index, service in enumerate(needed if isinstance(needed, tuple) else ()):
+            where = f"tests.{name}.services[{index}]"
+            if service is not INVALID and isinstance(services, dict) and service not in defined:
+                listed = ", ".join(defined) if defined else "none are defined under `services`"
+                walk.add(walk.lines[where], where, f"unknown service `{service}`",
+                         f"defined: {listed}")
+    image = raw.get("image")
+    if isinstance(image, dict):
+        _check_build(image, "image", base, walk)
+    for name, service in (services.items() if isinstance(services, dict) else ()):
+        if isinstance(service, dict) and isinstance(service.get("build"), dict):
+            _check_build(service["build"], f"services.{name}.build", base, walk)
+    promote = raw.get("promote")
+    if isinstance(promote, dict) and isinstance(promote.get("mutable"), tuple):
+        tags = promote.get("tags", ())
+        for index, tag in enumerate(promote["mutable"]):
+            where = f"promote.mutable[{index}]"
+            if tag is not INVALID and isinstance(tags, tuple) and tag not in tags:
+                valid = ", ".join(t for t in tags if t is not INVALID) or "none are valid"
+                walk.add(walk.lines[where], where, f"`{tag}` is not one of promote.tags",
+                         f"list only entries of promote.tags: {valid}")
+
+
+def _check_build(build: dict[str, Any], path: str, base: Path, walk: Walk) -> None:
+    """The context directory exists (relative to the spec) and holds the Dockerfile."""
+    context, dockerfile = build.get("context", "."), build.get("dockerfile", "Dockerfile")
+    if INVALID in (context, dockerfile):
+        return
+    directory = base / context
+    line = walk.lines.get(f"{path}.context", walk.lines.get(path, 1))
+    if not directory.is_dir():
+        walk.add(line, f"{path}.context", f"directory `{context}` not found",
+                 f"a directory relative to {base.resolve()}")
+    elif not (directory / dockerfile).is_file():
+        line = walk.lines.get(f"{path}.dockerfile", line)
+        walk.add(line, f"{path}.dockerfile", f"`{dockerfile}` not found in {directory.resolve()}",
+                 "create it, or set `dockerfile` to its path within the context")
+
+
+def _convert(raw: dict[str, Any], path: Path) -> Spec:
+    """Valid raw values -> dataclasses (defaults come from the dataclasses themselves)."""
+    base = path.parent
+    image = raw["image"]
+    promote = raw.get("promote")
+    return Spec(
+        path=path,
+        version=raw["version"],
+        image=ImageSpec(repository=image["repository"], build=_build(image, base)),
+        services={name: _service(name, value, base)
+                  for name, value in raw.get("services", {}).items()},
+        tests={name: _fill(SuiteSpec, value, name=name, env=value.get("env", {}))
+               for name, value in raw["tests"].items()},
+        promote=_promote(promote) if promote is not None else None,
+    )
+
+
+def _build(raw: dict[str, Any], base: Path) -> BuildSpec:
+    return BuildSpec(
+        context=(base / raw.get("context", ".")).resolve(),
+        dockerfile=raw.get("dockerfile", "Dockerfile"),
+        target=raw.get("target"),
+        build_args=raw.get("build-args", {}),
+        labels=raw.get("labels", {}),
+    )
+
+
+def _service(name: str, raw: dict[str, Any], base: Path) -> ServiceSpec:
+    health = raw.get("healthcheck")
+    return _fill(
+        ServiceSpec, raw, name=name, image=raw.get("image"), env=raw.get("env", {}),
+        build=_build(raw["build"], base) if "build" in raw else None,
+        healthcheck=_fill(HealthcheckSpec, health) if health is not None else None,
+    )
+
+
+def _promote(raw: dict[str, Any]) -> PromoteSpec:
+    default_mutable = tuple(tag for tag in ("latest",) if tag in raw["tags"])
+    return _fill(PromoteSpec, raw, mutable=raw.get("mutable", default_mutable))
+
+
+def _fill(cls: type[T], raw: Mapping[str, Any], **given: Any) -> T:
+    """``cls`` from YAML keys (``start-period`` -> ``start_period_s``), ``given`` first."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    kwargs = dict(given)
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        name = f"{name}_s" if f"{name}_s" in names else name
+        if name in names and name not in kwargs:
+            kwargs[name] = value
+    return cls(**kwargs)
