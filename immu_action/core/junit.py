@@ -191,7 +191,7 @@ def _walk(fh: BinaryIO, source: Path, acc: _Acc) -> None:
         if event == "start":
             if elem.tag == "testsuite":
                 acc.suites.append((elem.get("name") or acc.stem, elem.get("file"), tests))
-            elif not stack and elem.tag != "testsuites":
+            elif not stack and elem.tag not in ROOTS:
                 raise _not_junit(source, elem.tag)
             stack.append(elem)
             continue

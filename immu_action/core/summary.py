@@ -42,6 +42,19 @@ def _inline(text: str, limit: int = _INLINE_LIMIT) -> str:
     return _SPECIAL.sub(r"\\\1", flat.replace("&", "&amp;"))
 
 
+def _code(text: str, limit: int = _INLINE_LIMIT) -> str:
+    """An inline code span of one line: test output in it renders no markup, no @mention
+    and no #123 issue link (an escaped ``@user`` would still notify people)."""
+    flat = " ".join(text.split())
+    if len(flat) > limit:
+        flat = flat[: limit - 3] + "..."
+    if not flat:
+        return "` `"
+    ticks = "`" * (max((len(m) for m in re.findall(r"`+", flat)), default=0) + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{ticks}{pad}{flat}{pad}{ticks}"
+
+
 def _fenced(text: str) -> str:
     """A code block whose fence is longer than any backtick run inside the text."""
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
@@ -94,13 +107,13 @@ def failure_markdown(failure: Failure, number: int, *, run_suite: str | None = N
     suite = failure.suite
     if run_suite and run_suite != suite:
         suite = f"{run_suite} / {suite}"
-    head = f"{number}. **{_inline(case_name(failure))}** ({failure.kind} in {_inline(suite)})"
+    head = f"{number}. **{_code(case_name(failure))}** ({failure.kind} in {_code(suite)})"
     loc = where(failure)
     if loc:
-        head += f" at `{loc.replace('`', '')}`"
+        head += f" at {_code(loc)}"
     lines = [head]
     if failure.message:
-        lines.append(f"   {_inline(failure.message)}")
+        lines.append(f"   {_code(failure.message)}")
     if failure.details and failure.details.strip() != failure.message.strip():
         details = failure.details
         if len(details) > _DETAILS_LIMIT:
