@@ -117,16 +117,26 @@ class Transport:
                 continue
             elif response.status_code in (401, 403):
                 raise self._refused(method, path, response, write)
-            elif response.status_code in RETRY_STATUSES and attempt < self.retry.attempts:
-                pause = self.retry.delay(attempt, _retry_after(response.headers.get("Retry-After")))
+            elif response.status_code in RETRY_STATUSES:
                 response.close()
+                if attempt >= self.retry.attempts:
+                    raise self._gave_up(method, path, attempt, waited, response.status_code)
+                pause = self.retry.delay(attempt, _retry_after(response.headers.get("Retry-After")))
             else:
                 return response
             if waited + pause > self.retry.max_total_s:
-                raise RegistryError(f"{self.host}: gave up on {method} {path} after {attempt} "
-                                    f"tries and {waited:.1f}s of backoff")
+                raise self._gave_up(method, path, attempt, waited, None if response is None
+                                    else response.status_code)
             self.sleep(pause)
             waited += pause
+
+    def _gave_up(self, method: str, path: str, attempt: int, waited: float,
+                 status: int | None) -> RegistryError:
+        """The retry budget is spent (count or total wait)."""
+        last = f"HTTP {status}" if status else "no connection"
+        return RegistryError(f"{self.host}: gave up on {method} {path} after {attempt} tries "
+                             f"and {waited:.1f}s of backoff (last: {last}); the registry is "
+                             "overloaded or failing, retry later")
 
     def _send(self, method: str, path: str, scope: tuple[str, ...],
               headers: Mapping[str, str] | None, body: Body, stream: bool,
