@@ -140,3 +140,49 @@ def test_action_outputs(smoke: tuple[ActRun, str | None]) -> None:
     assert (out.get("tests"), out.get("passed"), out.get("failed")) == ("1", "1", "0"), out
     assert result.outputs("again", "smoke").get("conclusion") == "success"
     assert result.summary("smoke").strip(), "the program wrote no step summary"
+
+
+# --- the harness itself: fast (no venv, no image), so a broken harness shows up first -------
+
+HARNESS = ROOT / "tests" / "e2e" / "workflows" / "harness.yml"
+
+
+def test_harness_runs_jobs_checkouts_outputs_and_failures(
+    tmp_path: Path, action_checkout: Path
+) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "marker.txt").write_text("from-the-other-repo\n")
+    repo = tmp_path / "repo"
+    sha = make_repo(repo, workflows=[HARNESS], files={"own.txt": "own-file\n"},
+                    repository="acme/shop")
+    result = run_act(
+        repo, event="push", workflow=".github/workflows/harness.yml",
+        payload=push_event(repository="acme/shop", ref="refs/tags/v1.2.3", sha=sha),
+        work=tmp_path / "act", action_checkout=action_checkout,
+        github_api_url="http://127.0.0.1:9", repos={"org/other": other}, timeout=120,
+    )
+    print(f"\nact harness run: {result.seconds:.2f}s")
+    assert result.returncode != 0, "a failed job must make act exit non-zero"
+    assert result.job_result("other-repo") == "success", result.tail()
+    assert result.outputs("check", "other-repo") == {
+        "own": "own-file", "other": "from-the-other-repo", "api": "http://127.0.0.1:9",
+        "repository": "acme/shop", "ref": "refs/tags/v1.2.3",
+    }
+    assert "### harness summary" in result.summary("other-repo")
+    assert result.job_result("red") == "failure"
+    assert result.step_result("boom", "red") == "failure"
+
+
+def test_harness_times_out_clearly(tmp_path: Path, action_checkout: Path) -> None:
+    workflow = tmp_path / "sleep.yml"
+    workflow.write_text(
+        "on: push\njobs:\n  slow:\n    runs-on: ubuntu-latest\n"
+        "    steps:\n      - run: sleep 60\n"
+    )
+    repo = tmp_path / "repo"
+    sha = make_repo(repo, workflows=[workflow])
+    with pytest.raises(ActError, match="did not finish in 3s"):
+        run_act(repo, event="push", workflow=".github/workflows/sleep.yml",
+                payload=push_event(repository="acme/shop", ref="refs/heads/main", sha=sha),
+                work=tmp_path / "act", action_checkout=action_checkout, timeout=3)

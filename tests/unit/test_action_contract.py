@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -144,3 +146,34 @@ def test_table_flags_exist_in_the_cli() -> None:
     for _var, flag in gen_table().INPUT_ROUTES.values():
         for word in re.findall(r"--?[a-z][\w-]*", flag):
             assert word in flags, f"README table names {word}, which `immu run` lacks"
+
+
+# --- the action's own shell steps, run by the real bash ---------------------------------------
+
+
+def run_step(step_id_or_index: str | int, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run one step's ``run:`` body with bash, as the runner does (``bash -e {0}``)."""
+    steps = ACTION["runs"]["steps"]
+    body = (steps[step_id_or_index] if isinstance(step_id_or_index, int)
+            else step(step_id_or_index))["run"]
+    bash = shutil.which("bash")
+    assert bash is not None
+    return subprocess.run([bash, "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", body],
+                          env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_mask_step_masks_each_line_of_the_password() -> None:
+    done = run_step(0, {"IMMU_REGISTRY_PASSWORD": "first line\nsecond|line\n"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "::add-mask::first line\n::add-mask::second|line\n"
+    empty = run_step(0, {"IMMU_REGISTRY_PASSWORD": ""})
+    assert (empty.returncode, empty.stdout) == (0, "")
+
+
+def test_venv_step_without_python3_fails_clearly(tmp_path: Path) -> None:
+    output = tmp_path / "output"
+    done = run_step("venv", {"PATH": str(tmp_path), "RUNNER_TEMP": str(tmp_path),
+                             "GITHUB_OUTPUT": str(output), "IMMU_ACTION_PATH": str(ROOT)})
+    assert done.returncode == 2
+    assert "::error title=immu-action::python3 was not found on PATH" in done.stdout
+    assert not output.exists()
