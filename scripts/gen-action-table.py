@@ -46,9 +46,37 @@ def _code(text: str) -> str:
     return f"`{_cell(text)}`" if text else ""
 
 
+USAGE = """\
+```yaml
+on: pull_request
+permissions: {}
+jobs:
+  immu:
+    runs-on: ubuntu-latest
+    permissions: {contents: read, statuses: write, checks: write, pull-requests: write}
+    steps:
+      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2
+        with: {persist-credentials: false}
+      - id: immu
+        uses: org/immu-action@v1
+        with:
+          registry-password: ${{ secrets.REGISTRY_PASSWORD }}
+```
+
+Workflows to copy, each with minimal permissions and `ADAPT` comments on the lines to change:
+[pull request](examples/workflows/pull-request.yml) (build, test, report; no push),
+[push to main](examples/workflows/main.yml) (push, test, report, promote `latest` and
+`sha-...`), [tag push](examples/workflows/release.yml) (semver tags, release section and
+assets), [rollback](examples/workflows/rollback.yml) (`workflow_dispatch`). The action needs
+only the runner's `python3` (>= 3.10) and Docker: it installs itself into a venv under
+`RUNNER_TEMP`, reused by later uses in the same job.
+"""
+
+
 def render(action: dict[str, Any]) -> str:
     """The markdown between the README markers (without the markers)."""
     lines = [
+        USAGE,
         "Inputs (`with:`); each reaches the program only through the step's `env:`.",
         "",
         "| input | default | description | read as | `immu run` flag |",

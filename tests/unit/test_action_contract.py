@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -176,4 +177,18 @@ def test_venv_step_without_python3_fails_clearly(tmp_path: Path) -> None:
                              "GITHUB_OUTPUT": str(output), "IMMU_ACTION_PATH": str(ROOT)})
     assert done.returncode == 2
     assert "::error title=immu-action::python3 was not found on PATH" in done.stdout
+    assert not output.exists()
+
+
+def test_venv_step_reports_a_failed_install_clearly(tmp_path: Path) -> None:
+    broken = tmp_path / "action"
+    broken.mkdir()
+    (broken / "pyproject.toml").write_text("[project\nname = \n")  # not TOML: pip refuses
+    output = tmp_path / "output"
+    env = {"PATH": os.environ["PATH"], "RUNNER_TEMP": str(tmp_path / "temp"),
+           "GITHUB_OUTPUT": str(output), "IMMU_ACTION_PATH": str(broken)}
+    (tmp_path / "temp").mkdir()
+    done = run_step("venv", env)
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert "::error title=immu-action::pip could not install immu-action from" in done.stdout
     assert not output.exists()
