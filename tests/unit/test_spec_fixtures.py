@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
+from immu_action import spec_yaml
 from immu_action.commands.schema import schema_text
 from immu_action.errors import SpecError
 from immu_action.spec import load_spec, validate_file
@@ -103,3 +104,11 @@ def test_schema_identifies_itself_and_documents_every_key() -> None:
     visit(schema, "")
     assert undocumented == []
     assert set(schema["properties"]) == {"version", "image", "services", "tests", "promote"}
+
+
+def test_libyaml_and_pure_python_parsers_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The libyaml fast path changes nothing: same specs, same problems, same lines."""
+    assert spec_yaml._FAST is not None, "PyYAML here lacks libyaml: the fast path is untested"
+    fast = [validate_file(path) for path in GOOD + BAD]
+    monkeypatch.setattr(spec_yaml, "_FAST", None)
+    assert [validate_file(path) for path in GOOD + BAD] == fast
