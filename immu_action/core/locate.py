@@ -134,7 +134,8 @@ def locate(text: str, *, file: str | None = None, line: str | None = None) -> Lo
     if file:
         for path, number in found:
             if _same_file(path, file):
-                return file, number
+                # A relative path is what an annotation needs; either may be absolute.
+                return (path if file.startswith("/") else file), number
         return file, _line(line)
     if found:
         return found[0]
