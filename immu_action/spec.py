@@ -147,7 +147,11 @@ def validate_text(text: str, *, path: Path) -> tuple[Spec | None, list[Problem]]
     if root is None and not walk.problems:
         walk.add(1, "(document)", "the file is empty",
                  "a mapping with `version: 1`, `image` and `tests`")
-    raw = SPEC.walk(root, "", walk) if root is not None else INVALID
+    try:
+        raw = SPEC.walk(root, "", walk) if root is not None else INVALID
+    except RecursionError:  # only a merge chain thousands of anchors long gets here
+        walk.add(1, "<<", "merge keys are chained too deeply", "merge a few mappings at most")
+        raw = INVALID
     if isinstance(raw, dict):
         _cross_check(raw, path.parent, walk)
     if walk.problems:

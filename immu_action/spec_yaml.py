@@ -82,10 +82,13 @@ def compose(text: str, walk: Walk) -> yaml.Node | None:
     if _FAST is not None:
         try:
             return yaml.compose(text, Loader=_FAST)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError):
             pass
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:  # the composer recurses once per nesting level
+        walk.add(1, "(yaml)", "invalid YAML: nested too deeply to read",
+                 "immu.yml nests a few levels; remove the deep nesting")
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = int(mark.line) + 1 if mark is not None else 1

@@ -46,6 +46,9 @@ CASES = {
     "control character": ("version: 1\nimage: \x07\n", [
         "immu.yml:2: (yaml): invalid YAML: character #x0007 is not allowed "
         "(the file must be printable UTF-8 text)"]),
+    "nesting deeper than the stack": ("version: " + "[" * 50_000 + "]" * 50_000 + "\n", [
+        "immu.yml:1: (yaml): invalid YAML: nested too deeply to read "
+        "(immu.yml nests a few levels; remove the deep nesting)"]),
     "undefined alias": (HEAD + "tests: *nope\n", [
         "immu.yml:3: (yaml): invalid YAML: found undefined alias 'nope' (fix the YAML syntax)"]),
     "list as key": (HEAD + SUITE + "? [a]\n: b\n", [
@@ -181,3 +184,11 @@ def test_alias_problem_is_reported_where_it_is_written(spec_dir: Path) -> None:
         'immu.yml:4: tests.b.env.A: has no value (a string, number or boolean; write "" for '
         'an empty string)',
     ]
+
+
+def test_merge_chain_deeper_than_the_stack(spec_dir: Path) -> None:
+    chain = "x-0: &a0 {command: x}\n" + "".join(
+        f"x-{i}: &a{i} {{<<: *a{i - 1}}}\n" for i in range(1, 5000))
+    _, lines = check(chain + HEAD + "tests: {unit: *a4999}\n", spec_dir)
+    assert lines == ["immu.yml:1: <<: merge keys are chained too deeply "
+                     "(merge a few mappings at most)"]
