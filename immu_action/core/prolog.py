@@ -25,6 +25,26 @@ def _decode(head: bytes) -> str:
     return head.removeprefix(b"\xef\xbb\xbf").decode("latin-1")
 
 
+def _declaration(text: str, j: int) -> tuple[str, int]:
+    """Scan ``<!DOCTYPE ...`` from ``j``: ``("subset", k)``, ``("end", k)`` or ``("more", 0)``.
+
+    Quotes are honoured: ``SYSTEM "a>b" [`` must not hide the subset behind a quoted ``>``.
+    """
+    quote = ""
+    for k in range(j + 2, len(text)):
+        c = text[k]
+        if quote:
+            if c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif c == "[":
+            return "subset", k
+        elif c == ">":
+            return "end", k
+    return "more", 0
+
+
 def _scan(text: str) -> tuple[str, int]:
     """``("root", i)``, ``("doctype", i)`` with a subset at i, or ``("more", 0)`` (need more)."""
     i = 0
@@ -37,11 +57,10 @@ def _scan(text: str) -> tuple[str, int]:
         elif text.startswith("<!--", j):
             end, skip = text.find("-->", j + 4), 3
         elif text.startswith("<!", j):
-            # DOCTYPE: an internal subset opens with "[" before the closing ">".
-            close, bracket = text.find(">", j), text.find("[", j)
-            if bracket >= 0 and (close < 0 or bracket < close):
+            verdict, end = _declaration(text, j)
+            if verdict == "subset":
                 return "doctype", j
-            end, skip = close, 1
+            end, skip = (end, 1) if verdict == "end" else (-1, 0)
         else:
             return "root", j
         if end < 0:
@@ -52,7 +71,12 @@ def _scan(text: str) -> tuple[str, int]:
 def check_prolog(fh: BinaryIO, source: Path) -> None:
     """Raise ``BadInput`` if the document declares a DTD subset or entities."""
     head = b""
-    while len(head) < _MAX_PROLOG:
+    while True:
+        if len(head) >= _MAX_PROLOG:
+            raise BadInput(
+                f"{source}: refused: more than {_MAX_PROLOG // 1024} KiB before the root "
+                "element (a JUnit report starts with <testsuites> or <testsuite>)"
+            )
         chunk = fh.read(_CHUNK)
         head += chunk
         verdict, at = _scan(_decode(head))

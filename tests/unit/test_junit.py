@@ -403,6 +403,21 @@ def test_subset_after_a_long_prolog_is_still_found(tmp_path: Path) -> None:
     assert "refused" in _bad(path)
 
 
+def test_subset_hidden_behind_a_quoted_gt_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "quoted.xml"
+    path.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE testsuites SYSTEM "a>b" [ <!ENTITY x "y"> ]>\n'
+        "<testsuites/>"
+    )
+    assert "declares entities" in _bad(path)
+
+
+def test_overlong_prolog_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "long-prolog.xml"
+    path.write_text("<!-- " + "x" * 2_000_000 + " -->\n<testsuites/>")
+    assert "KiB before the root element" in _bad(path)
+
+
 def test_entity_text_in_a_comment_and_plain_doctype_are_accepted(tmp_path: Path) -> None:
     path = tmp_path / "ok.xml"
     path.write_text(
