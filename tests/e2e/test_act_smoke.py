@@ -1,7 +1,8 @@
 """Smoke: a real workflow with ``uses: org/immu-action@v1`` (THIS checkout) runs under act.
 
 The job masks a password, installs the action's venv, runs ``immu run`` on a one-suite
-busybox spec, reuses the venv on a second use, and reads the venv's ``immu --version``.
+busybox spec (reporting to the GitHub emulator on loopback), reuses the venv on a second use,
+and reads the venv's ``immu --version``.
 While ``immu run`` lacks its full CLI contract (``--push``/``--promote`` and the outputs), the
 action steps may fail without failing the job (``SMOKE_TOLERATE_RUN``); the test then checks
 everything up to the program and says so in its output. Once ``run`` is complete, the action
@@ -20,6 +21,7 @@ import pytest
 
 from immu_action import __version__
 from tests.support.act import ROOT, ActError, ActRun, export_tree, make_repo, push_event, run_act
+from tests.support.github_emulator import GitHubEmulator
 
 pytestmark = pytest.mark.docker
 
@@ -84,12 +86,14 @@ def smoke(
     sha = make_repo(repo, workflows=[WORKFLOW],
                     files={"immu.yml": spec, "Dockerfile": DOCKERFILE})
     missing = run_missing()
+    emulator = GitHubEmulator(owner="acme", repo="shop").start()  # GitHub, on loopback
+    emulator.state.add_branch("main", sha, protected=False)
     try:
         result = run_act(
             repo, event="push", workflow=".github/workflows/smoke.yml",
             payload=push_event(repository="acme/shop", ref="refs/heads/main", sha=sha),
             work=base / "act", action_checkout=action_checkout,
-            github_api_url="http://127.0.0.1:9",  # nothing listens: no call may leave
+            github_api_url=emulator.url, token=emulator.token,
             variables={"SMOKE_PASSWORD": PASSWORD,
                        "SMOKE_TOLERATE_RUN": "true" if missing else "false"},
             timeout=300,
@@ -97,7 +101,9 @@ def smoke(
     except ActError as e:
         pytest.fail(str(e), pytrace=False)
     finally:
+        emulator.stop()
         remove_repository(docker_client, repository)
+    assert emulator.violations == [], "calls outside GitHub's OpenAPI description"
     print(f"\nact smoke run: {result.seconds:.1f}s (immu run: {missing or 'complete'})")
     yield result, missing
     shutil.rmtree(base, ignore_errors=True)
