@@ -79,13 +79,23 @@ def release_markdown(run: RunResult, ctx: GitHubContext,
             f"- Tests: {totals_line(run.totals)}\n- Run: {ctx.run_url}\n")
 
 
+def conclusion(run: RunResult) -> str:
+    """``success``/``failure``; ``neutral`` when no suite ran (nothing was proven)."""
+    if not run.suites:
+        return "neutral"
+    return "success" if run.ok else "failure"
+
+
 def outputs(run: RunResult, promotion: Mapping[str, Any] | None) -> dict[str, str]:
-    """The action's outputs (``GITHUB_OUTPUT``)."""
+    """The action's outputs (``GITHUB_OUTPUT``), exactly those action.yml declares."""
+    totals = run.totals
     return {
-        "digest": run.digest or "", "image": run.image_ref, "image-id": run.image_id,
-        "totals": json.dumps(run.totals.as_dict(), sort_keys=True),
+        "image-id": run.image_id, "digest": run.digest or "", "image": run.image_ref,
+        "tests": str(totals.tests), "passed": str(totals.passed), "failed": str(totals.failed),
+        "errors": str(totals.errors), "skipped": str(totals.skipped),
         "promoted-tags": "\n".join((promotion or {}).get("tags", [])),
-        "conclusion": "success" if run.ok else "failure",
+        "results-json": json.dumps(run.as_dict(), sort_keys=True),
+        "conclusion": conclusion(run),
     }
 
 
@@ -121,7 +131,7 @@ def _write_github(gh: GitHubClient, run: RunResult, ctx: GitHubContext, markdown
     done["statuses"] = len(run.suites) + 1
     done["check_run"] = gh.upsert_check_run(
         sha=ctx.sha, title=totals_line(run.totals)[:255], summary=markdown,
-        conclusion="success" if run.ok else "failure", details_url=ctx.run_url,
+        conclusion=conclusion(run), details_url=ctx.run_url,
         annotations=[a.as_dict() for a in _annotations(
             [f for s in run.suites for f in s.results.failures])])
     if ctx.pr_number is not None:

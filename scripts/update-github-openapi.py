@@ -118,7 +118,7 @@ def _fetch(version: str | None, workdir: Path) -> Path:
         ["npm", "pack", spec, "--pack-destination", str(workdir), "--json"],
         check=True, capture_output=True, text=True, timeout=600,
     )
-    return workdir / json.loads(done.stdout)[0]["filename"]
+    return workdir / str(json.loads(done.stdout)[0]["filename"])
 
 
 def main() -> int:

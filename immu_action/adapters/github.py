@@ -108,10 +108,10 @@ def github_call(what: str) -> Iterator[None]:
 
 @dataclass(frozen=True, kw_only=True)
 class BranchInfo:
-    """What the gate needs about one branch; ``protected`` False on any error (fail closed)."""
+    """What the gate needs about one branch; ``protected`` None when it could not be read."""
 
     name: str
-    protected: bool
+    protected: bool | None
     head_sha: str | None
     why: str = ""
 
@@ -195,7 +195,7 @@ class GitHubClient:
         """Protection and head of ``branch``: ``protected`` flag, else active rules.
 
         ``/protection`` needs admin (GITHUB_TOKEN never has it), so the branch's own flag and
-        the rules endpoint are what we can read. Any error means not protected.
+        the rules endpoint are what we can read. Any error: unknown, which the gate refuses.
         """
         path = quote(branch, safe="")
         try:
@@ -206,7 +206,7 @@ class GitHubClient:
                     return BranchInfo(name=branch, protected=True, head_sha=head)
                 rules = self._raw("GET", f"/rules/branches/{path}")
         except GitHubError as e:
-            return BranchInfo(name=branch, protected=False, head_sha=None, why=str(e))
+            return BranchInfo(name=branch, protected=None, head_sha=None, why=str(e))
         return BranchInfo(name=branch, protected=bool(rules), head_sha=head,
                           why="" if rules else "no branch protection and no active rules")
 

@@ -35,7 +35,8 @@ def gate_facts(client: GitHubClient | None, ctx: GitHubContext, *, tests_passed:
         tests_passed=tests_passed, event_name=ctx.event_name, ref_type=ctx.ref_type,
         ref_name=ctx.ref_name, sha=ctx.sha, allowed_branches=tuple(branches), branch=branch,
         protected=info.protected if info else None, head_sha=info.head_sha if info else None,
-        is_fork=ctx.is_fork)
+        is_fork=ctx.is_fork,
+        protection_error=info.why if info and info.protected is None else "")
 
 
 def check_gate(client: GitHubClient | None, ctx: GitHubContext, *, tests_passed: bool,

@@ -1,11 +1,13 @@
 """Releases and deployments on GitHub: the release section, its assets, the deployment record.
 
-Idempotent: the release is found by tag, only the text between our markers is replaced, and
-an asset is deleted before a same-named one is uploaded (GitHub refuses duplicate names).
+Idempotent: the release is found by tag, only the text between our markers is replaced (and
+only when it changed), an asset whose sha256 GitHub reports as identical is left alone, and
+a changed one is deleted before the upload (GitHub refuses duplicate names).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,21 +61,26 @@ def upsert_release(client: GitHubClient, *, tag: str, section: str,
             if body != (release.body or ""):
                 # Pass draft/prerelease back: PyGithub would otherwise reset them to False.
                 release = release.update_release(
-                    name=release.title or tag, message=body, draft=release.draft,
+                    name=release.name or tag, message=body, draft=release.draft,
                     prerelease=release.prerelease)
     existing = {a.name: a for a in release.assets}
     replaced: list[str] = []
+    uploaded: list[str] = []
     for name, data in assets.items():
         with github_call(f"upload release asset {name!r} to {tag!r}"):
             if name in existing:
+                # GitHub reports each asset's sha256: an identical re-upload is skipped.
+                if existing[name].digest == f"sha256:{hashlib.sha256(data).hexdigest()}":
+                    continue
                 existing[name].delete_asset()
                 replaced.append(name)
+            uploaded.append(name)
             suffix = name[name.rfind("."):] if "." in name else ""
             release.upload_asset_from_memory(
                 io.BytesIO(data), len(data), name=name,
                 content_type=CONTENT_TYPES.get(suffix, "application/octet-stream"))
     return ReleaseOutcome(url=release.html_url, created=created,
-                          replaced_assets=tuple(replaced), uploaded_assets=tuple(assets))
+                          replaced_assets=tuple(replaced), uploaded_assets=tuple(uploaded))
 
 
 def record_deployment(client: GitHubClient, *, sha: str, environment: str,

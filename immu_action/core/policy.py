@@ -26,6 +26,7 @@ class GateFacts:
     protected: bool | None  # that branch per GitHub (branch API or active rules)
     head_sha: str | None  # that branch's head now (branch pushes)
     is_fork: bool = False
+    protection_error: str = ""  # why ``protected`` is unknown (the API error), if it is
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,10 +78,12 @@ def decide(facts: GateFacts) -> PromotionDecision:
     reasons += ref_reasons
     if not ref_reasons:
         branch = facts.branch if facts.ref_type == "tag" else facts.ref_name
-        if facts.protected is not True:
-            why = "is not protected" if facts.protected is False else "protection is unknown"
-            reasons.append(f"branch {branch!r} {why} on GitHub (needs branch protection "
-                           "or an active ruleset)")
+        if facts.protected is False:
+            reasons.append(f"branch {branch!r} is not protected on GitHub (needs branch "
+                           "protection or an active ruleset)")
+        elif facts.protected is None:
+            why = f": {facts.protection_error}" if facts.protection_error else ""
+            reasons.append(f"branch {branch!r} protection is unknown{why} (fail closed)")
         if facts.ref_type == "branch" and facts.head_sha != facts.sha:
             now = facts.head_sha[:12] if facts.head_sha else "unknown"
             reasons.append(f"commit {facts.sha[:12]} is no longer the head of {branch!r} "

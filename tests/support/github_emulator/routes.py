@@ -6,6 +6,7 @@ the response validator checks the emulator as strictly as it checks the client.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -197,6 +198,7 @@ def upload_asset(emu: GitHubEmulator, args: list[str], q: dict[str, str], body: 
     ident, data = emu.state.next_id(), bytes(body or b"")
     asset = emu.spec.skeleton(
         "release-asset", id=ident, name=q["name"], label=q.get("label"), size=len(data),
+        digest=f"sha256:{hashlib.sha256(data).hexdigest()}",
         state="uploaded", url=f"{base}/releases/assets/{ident}",
         browser_download_url=f"{emu.url}/download/{ident}/{q['name']}")
     emu.state.assets[ident], emu.state.asset_bytes[ident] = asset, data

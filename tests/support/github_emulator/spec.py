@@ -7,6 +7,7 @@ is ``nullable: true``, rewritten to a ``"null"`` type so ``jsonschema`` (2020-12
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -129,7 +130,8 @@ class OpenAPI:
     def skeleton(self, component: str, **overrides: Any) -> dict[str, Any]:
         """A minimal valid instance of ``components/schemas/<component>`` with ``overrides``."""
         value = _fill(self, self.doc["components"]["schemas"][component])
-        return _merge(value, overrides)
+        merged: dict[str, Any] = _merge(value, overrides)
+        return merged
 
 
 @cache
@@ -139,9 +141,16 @@ def _validator(spec: OpenAPI, pointer: str) -> jsonschema.protocols.Validator:
     return cls(schema, registry=spec.registry, format_checker=cls.FORMAT_CHECKER)
 
 
-def _messages(validator: jsonschema.protocols.Validator, instance: Any) -> list[str]:
-    return [f"{'/'.join(map(str, e.absolute_path)) or '<body>'}: {e.message[:300]}"
-            for e in validator.iter_errors(instance)]
+def _messages(validator: jsonschema.protocols.Validator, instance: Any,
+              most: int = 20) -> list[str]:
+    """Readable errors: where, and the message (or the keyword it breaks, when huge)."""
+    out = []
+    for error in itertools.islice(validator.iter_errors(instance), most):
+        where = "/".join(map(str, error.absolute_path)) or "<body>"
+        text = error.message if len(error.message) <= 200 else (
+            f"breaks {error.validator}: {error.validator_value!r}")
+        out.append(f"{where}: {text}")
+    return out
 
 
 _STRINGS = {"date-time": "2026-11-26T00:00:00Z", "uri": "http://127.0.0.1/x",
