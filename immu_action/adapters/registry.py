@@ -121,13 +121,26 @@ class Manifest:
     digest: str
 
 
-def _error_detail(response: requests.Response) -> str:
-    """The registry's ``errors[0].code: message`` when it sent one."""
+class RegistryHTTPError(RegistryError):
+    """The registry answered an unexpected status; ``code`` is its error code if it sent one."""
+
+    def __init__(self, message: str, *, status: int, code: str | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+def _error_code(response: requests.Response) -> tuple[str | None, str]:
+    """The registry's ``errors[0]`` code and `` CODE: message`` text, when it sent one."""
     try:
         first = response.json()["errors"][0]
-        return f" {first.get('code')}: {first.get('message')}"
-    except (ValueError, KeyError, IndexError, TypeError):
-        return ""
+        return str(first.get("code")), f" {first.get('code')}: {first.get('message')}"
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return None, ""
+
+
+def _error_detail(response: requests.Response) -> str:
+    return _error_code(response)[1]
 
 
 class RegistryClient:
@@ -155,10 +168,11 @@ class RegistryClient:
         response = self.transport.request(method, f"/v2/{repo}/{path}", scope=scope,
                                           write=write, **kwargs)
         if response.status_code not in set(ok):
-            detail = _error_detail(response)
+            code, detail = _error_code(response)
             response.close()
-            raise RegistryError(f"{self.host}/{repo}: {method} {path} answered HTTP "
-                                f"{response.status_code}{detail}")
+            raise RegistryHTTPError(f"{self.host}/{repo}: {method} {path} answered HTTP "
+                                    f"{response.status_code}{detail}",
+                                    status=response.status_code, code=code)
         return response
 
     def get_manifest(self, repo: str, ref: str) -> Manifest:
@@ -239,15 +253,3 @@ class RegistryClient:
         self.upload_blob(repo, digest, self.blob_stream(from_repo, digest),
                          location=r.headers["Location"])
         return "copied"
-
-    def get_blob(self, repo: str, digest: str, *, max_bytes: int = 1 << 20) -> bytes:
-        """A small blob (an audit record) in memory, verified against its digest."""
-        r = self._call("GET", repo, f"blobs/{digest}", ok=(200,), stream=True)
-        try:
-            data = r.raw.read(max_bytes + 1, decode_content=True)
-        finally:
-            r.close()
-        if len(data) > max_bytes:
-            raise RegistryError(f"{self.host}/{repo}@{digest}: blob larger than {max_bytes} bytes")
-        verify_digest(data, digest, f"{self.host}/{repo}@{digest}")
-        return bytes(data)

@@ -1,20 +1,20 @@
 """The audit trail in the registry: write a record artifact, walk a tag's history.
 
-See ``immu_action.core.audit`` for the format. Writing costs four requests per tag:
-HEAD of the ``immu-audit-<tag>`` chain head, POST + PUT of the record blob, PUT of the
-record manifest under that tag.
+See ``immu_action.core.audit`` for the format. Writing costs two requests per tag: HEAD
+of the ``immu-audit-<tag>`` chain head and PUT of the record manifest under that tag
+(plus, once per repository, the upload of the 2-byte empty config blob).
 """
 
 from __future__ import annotations
 
-from immu_action.adapters.registry import Manifest, RegistryClient, digest_of
+from immu_action.adapters.registry import Manifest, RegistryClient, RegistryHTTPError
 from immu_action.core.audit import (
+    EMPTY_BLOB,
+    EMPTY_DIGEST,
     OCI_MANIFEST,
     AuditRecord,
     audit_tag,
-    decode_record,
-    encode_record,
-    record_blob_digest,
+    record_from_manifest,
     record_manifest,
 )
 from immu_action.errors import RegistryError
@@ -28,24 +28,27 @@ def chain_head(client: RegistryClient, repo: str, tag: str) -> str | None:
 def write_record(client: RegistryClient, repo: str, record: AuditRecord,
                  subject: Manifest) -> str:
     """Store ``record`` as an artifact referring to ``subject``; returns its manifest digest."""
-    blob = encode_record(record)
-    blob_digest = digest_of(blob)
-    client.upload_blob(repo, blob_digest, blob)
-    manifest = record_manifest(record_digest=blob_digest, record_size=len(blob),
-                               subject_digest=subject.digest, subject_size=len(subject.data),
+    manifest = record_manifest(subject_digest=subject.digest, subject_size=len(subject.data),
                                subject_media_type=subject.media_type, record=record)
-    return client.put_manifest(repo, audit_tag(record.tag), manifest, OCI_MANIFEST)
+    tag = audit_tag(record.tag)
+    try:
+        return client.put_manifest(repo, tag, manifest, OCI_MANIFEST)
+    except RegistryHTTPError as e:
+        # First record in this repository: the empty config blob is not there yet.
+        if e.code != "MANIFEST_BLOB_UNKNOWN":
+            raise
+    client.upload_blob(repo, EMPTY_DIGEST, EMPTY_BLOB)
+    return client.put_manifest(repo, tag, manifest, OCI_MANIFEST)
 
 
 def read_record(client: RegistryClient, repo: str, manifest_digest: str) -> AuditRecord:
-    """One record, by the digest of its manifest (both manifest and blob verified)."""
+    """One record, by the digest of its manifest (verified)."""
     manifest = client.get_manifest(repo, manifest_digest)
-    what = f"{client.host}/{repo}@{manifest_digest}"
     try:
-        blob_digest = record_blob_digest(manifest.data)
-        return decode_record(client.get_blob(repo, blob_digest))
+        return record_from_manifest(manifest.data)
     except (ValueError, KeyError, TypeError) as e:
-        raise RegistryError(f"{what}: not a readable immu audit record ({e})") from e
+        raise RegistryError(f"{client.host}/{repo}@{manifest_digest}: not a readable immu "
+                            f"audit record ({e})") from e
 
 
 def history(client: RegistryClient, repo: str, tag: str,

@@ -1,13 +1,14 @@
 """Audit records of promotions and rollbacks, and their encoding as OCI artifacts (pure).
 
 A record is stored in the registry next to the image it is about, so ``trace`` needs no
-other database. It is the *config blob* of a small OCI image manifest with
-``artifactType`` ``application/vnd.immu.promotion.v1+json`` and no layers (one blob
-upload and one manifest PUT per record: cheap), whose ``subject`` is the promoted
-manifest (a referrer, for registries with the referrers API). Because the Debian
-registry (distribution 2.8) has no referrers API, the newest record of each tag is also
-tagged ``immu-audit-<tag>``, and each record names the previous record's digest: a
-linked list that ``trace`` walks back.
+other database. It is the ``io.immu.record`` annotation (canonical JSON) of a small OCI
+manifest with ``artifactType`` ``application/vnd.immu.promotion.v1+json``, the empty
+config ``{}`` and no layers, whose ``subject`` is the promoted manifest (a referrer, for
+registries with the referrers API). Keeping the record in the manifest makes writing it
+one PUT (the 2-byte empty blob is uploaded once per repository) and reading it one GET.
+Because the Debian registry (distribution 2.8) has no referrers API, the newest record
+of each tag is also tagged ``immu-audit-<tag>``, and each record names the previous
+record's digest: a linked list that ``trace`` walks back.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from typing import Any, Literal
 AUDIT_MEDIA_TYPE = "application/vnd.immu.promotion.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 AUDIT_TAG_PREFIX = "immu-audit-"
+RECORD_ANNOTATION = "io.immu.record"
+EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
+EMPTY_BLOB = b"{}"
+EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
 Action = Literal["promote", "rollback"]
 
 
@@ -74,21 +79,21 @@ def audit_tag(tag: str) -> str:
     return AUDIT_TAG_PREFIX + "h-" + hashlib.sha256(tag.encode()).hexdigest()[:48]
 
 
-def record_manifest(*, record_digest: str, record_size: int, subject_digest: str,
-                    subject_size: int, subject_media_type: str, record: AuditRecord) -> bytes:
-    """The OCI manifest that stores a record blob as its config, referring to the image."""
+def record_manifest(*, subject_digest: str, subject_size: int, subject_media_type: str,
+                    record: AuditRecord) -> bytes:
+    """The OCI artifact manifest carrying ``record``, referring to the promoted image."""
     annotations = {
         "org.opencontainers.image.created": record.time,
         "io.immu.action": record.action,
         "io.immu.tag": record.tag,
+        RECORD_ANNOTATION: encode_record(record).decode(),
     }
-    if record.previous_record:
-        annotations["io.immu.previous-record"] = record.previous_record
     doc = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "artifactType": AUDIT_MEDIA_TYPE,
-        "config": {"mediaType": AUDIT_MEDIA_TYPE, "digest": record_digest, "size": record_size},
+        "config": {"mediaType": EMPTY_MEDIA_TYPE, "digest": EMPTY_DIGEST,
+                   "size": len(EMPTY_BLOB)},
         "layers": [],
         "subject": {"mediaType": subject_media_type, "digest": subject_digest,
                     "size": subject_size},
@@ -97,10 +102,12 @@ def record_manifest(*, record_digest: str, record_size: int, subject_digest: str
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
 
-def record_blob_digest(manifest: bytes) -> str:
-    """The record blob digest named by a record manifest; ValueError if not one of ours."""
+def record_from_manifest(manifest: bytes) -> AuditRecord:
+    """The record carried by a record manifest; ValueError when it is not one of ours."""
     doc = json.loads(manifest)
-    config = doc.get("config") if isinstance(doc, dict) else None
-    if not isinstance(config, dict) or config.get("mediaType") != AUDIT_MEDIA_TYPE:
+    if not isinstance(doc, dict) or doc.get("artifactType") != AUDIT_MEDIA_TYPE:
         raise ValueError("not an immu audit manifest")
-    return str(config["digest"])
+    annotations = doc.get("annotations")
+    if not isinstance(annotations, dict) or RECORD_ANNOTATION not in annotations:
+        raise ValueError(f"audit manifest without the {RECORD_ANNOTATION} annotation")
+    return decode_record(str(annotations[RECORD_ANNOTATION]).encode())

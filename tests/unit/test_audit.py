@@ -9,11 +9,13 @@ import pytest
 
 from immu_action.core.audit import (
     AUDIT_MEDIA_TYPE,
+    EMPTY_BLOB,
+    EMPTY_DIGEST,
     AuditRecord,
     audit_tag,
     decode_record,
     encode_record,
-    record_blob_digest,
+    record_from_manifest,
     record_manifest,
 )
 from immu_action.core.tags import tag_problem
@@ -52,19 +54,19 @@ def test_foreign_blobs_are_rejected(data: bytes) -> None:
 
 
 def test_record_manifest_is_an_artifact_referring_to_the_image() -> None:
-    r = record(previous_record=D[5])
-    blob = encode_record(r)
-    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
-    doc = json.loads(record_manifest(record_digest=digest, record_size=len(blob),
-                                     subject_digest=D[1], subject_size=500,
-                                     subject_media_type="application/x", record=r))
+    r = record(previous_record=D[5], tests={"tests": 1})
+    data = record_manifest(subject_digest=D[1], subject_size=500,
+                           subject_media_type="application/x", record=r)
+    doc = json.loads(data)
     assert doc["artifactType"] == AUDIT_MEDIA_TYPE and doc["layers"] == []
-    assert doc["config"] == {"mediaType": AUDIT_MEDIA_TYPE, "digest": digest, "size": len(blob)}
+    assert doc["config"] == {"mediaType": "application/vnd.oci.empty.v1+json",
+                             "digest": EMPTY_DIGEST, "size": 2}
+    assert "sha256:" + hashlib.sha256(EMPTY_BLOB).hexdigest() == EMPTY_DIGEST
     assert doc["subject"] == {"mediaType": "application/x", "digest": D[1], "size": 500}
-    assert doc["annotations"]["io.immu.previous-record"] == D[5]
-    assert record_blob_digest(json.dumps(doc).encode()) == digest
-    with pytest.raises(ValueError):
-        record_blob_digest(b'{"config":{"mediaType":"application/vnd.oci.image.config.v1+json"}}')
+    assert record_from_manifest(data) == r
+    for foreign in (b'{"config":{}}', b'{"artifactType":"%s"}' % AUDIT_MEDIA_TYPE.encode()):
+        with pytest.raises(ValueError):
+            record_from_manifest(foreign)
 
 
 def test_audit_tag_is_always_a_valid_tag() -> None:

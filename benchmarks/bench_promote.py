@@ -1,0 +1,194 @@
+"""Benchmark: promoting a ~300 MB multi-layer image, immu vs skopeo copy vs docker pull/tag/push.
+
+Starts a real registry (scripts/registry.sh), builds ``FROM scratch`` an image of N layers of
+random data and pushes it, then for two paths -- a new tag in the same repository, and a
+tag in another repository of the same registry -- measures the median wall time of:
+  ours    promotion.promote(REPO@DIGEST, [TARGET]) in-process, as the pipeline's promote
+          step runs it: a fresh client each run (new connections, full auth handshake),
+          audit record included
+  ours-cli  the same as a fresh ``immu promote`` process (Python start-up and the CLI's
+          imports included; this machine's bare ``python -c pass`` is printed for scale)
+  skopeo  skopeo copy docker://REPO@DIGEST docker://TARGET
+  docker  docker pull REPO@DIGEST; docker tag; docker push TARGET (local copy removed first)
+Timed runs go straight to the registry; one more run per tool goes through a counting
+pass-through proxy for HTTP requests (after auth: 401 challenges excluded) and bytes uploaded.
+Targets: same-repo tag <= 3 requests after auth (GET, HEAD, PUT) without the audit record and
+no blob upload; ours >= 3x faster than skopeo and >= 50x faster than pull/tag/push.
+Exits 1 if a target is missed.
+
+    .venv/bin/python benchmarks/bench_promote.py [--size-mb 300] [--layers 6] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from immu_action.adapters.registry import RegistryClient  # noqa: E402
+from immu_action.adapters.registry_auth import Credentials  # noqa: E402
+from immu_action.promotion import Registries, promote  # noqa: E402
+from tests.support.faultproxy import FaultProxy  # noqa: E402
+from tests.support.registry import (  # noqa: E402
+    PASSWORD,
+    USER,
+    docker_config,
+    start_registry,
+)
+
+CLI = ("import sys, immu_action.cli as c\n"
+       "c.COMMANDS = tuple(dict.fromkeys(c.COMMANDS + ('promote', 'rollback', 'trace')))\n"
+       "sys.exit(c.main(sys.argv[1:]))\n")
+REPO = "bench/app"
+
+
+def sh(cmd: list[str], env: dict[str, str] | None = None) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr}")
+
+
+def build_image(host: str, config: Path, size_mb: int, layers: int) -> tuple[str, int]:
+    """Build and push the random-data image; returns (digest, total blob bytes)."""
+    ctx = Path(tempfile.mkdtemp(prefix="immu-bench-"))
+    lines = ["FROM scratch", "LABEL immu.test=1"]
+    per_layer = size_mb * (1 << 20) // layers
+    for i in range(layers):
+        with (ctx / f"layer{i}.bin").open("wb") as f:
+            for _ in range(per_layer >> 20):
+                f.write(os.urandom(1 << 20))  # incompressible: the registry stores it as is
+        lines.append(f"COPY layer{i}.bin /data/layer{i}.bin")
+    (ctx / "Dockerfile").write_text("\n".join(lines) + "\n")
+    ref = f"{host}/{REPO}:seed"
+    try:
+        sh(["docker", "build", "-q", "-t", ref, str(ctx)])
+        done = subprocess.run(["docker", "--config", str(config), "push", ref],
+                              capture_output=True, text=True, check=True)
+        digest = done.stdout.split("digest: ")[1].split()[0]
+    finally:
+        subprocess.run(["docker", "rmi", "-f", ref], capture_output=True, check=False)
+        shutil.rmtree(ctx, ignore_errors=True)
+    return digest, per_layer * layers
+
+
+def runners(host: str, digest: str, config: Path) -> dict[str, Callable[[str], None]]:
+    """One callable per tool, each taking the target ``repo:tag`` on ``host``."""
+    env = {**os.environ, "DOCKER_CONFIG": str(config), "IMMU_REGISTRY_USERNAME": USER,
+           "IMMU_REGISTRY_PASSWORD": PASSWORD}
+    creds = f"{USER}:{PASSWORD}"
+    source = f"{host}/{REPO}@{digest}"
+
+    def ours(target: str) -> None:
+        client = RegistryClient(host, credentials=Credentials(username=USER, password=PASSWORD))
+        promote(source, [f"{host}/{target}"], registries=Registries(clients={host: client}))
+
+    def ours_cli(target: str) -> None:
+        sh([sys.executable, "-c", CLI, "promote", source, f"{host}/{target}"], env)
+
+    def skopeo(target: str) -> None:
+        sh(["skopeo", "copy", "-q", "--src-tls-verify=false", "--dest-tls-verify=false",
+            "--src-creds", creds, "--dest-creds", creds, f"docker://{source}",
+            f"docker://{host}/{target}"])
+
+    def docker(target: str) -> None:
+        subprocess.run(["docker", "rmi", "-f", source], capture_output=True, check=False)
+        sh(["docker", "--config", str(config), "pull", "-q", source])
+        sh(["docker", "tag", source, f"{host}/{target}"])
+        sh(["docker", "--config", str(config), "push", "-q", f"{host}/{target}"])
+        for ref in (f"{host}/{target}", source):
+            subprocess.run(["docker", "rmi", "-f", ref], capture_output=True, check=False)
+
+    return {"ours": ours, "ours-cli": ours_cli, "skopeo": skopeo, "docker": docker}
+
+
+def target(path: str, tool: str) -> str:
+    tag = f"{tool}-{uuid.uuid4().hex[:10]}"
+    repo = REPO if path == "same-repo" else f"bench/other-{tool}-{uuid.uuid4().hex[:6]}"
+    return f"{repo}:{tag}"
+
+
+def timed(fn: Callable[[str], None], path: str, tool: str, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn(target(path, tool))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def counted(port: int, digest: str, path: str) -> dict[str, tuple[int, int]]:
+    """Requests after auth and bytes uploaded per tool, through a counting proxy."""
+    out: dict[str, tuple[int, int]] = {}
+    with FaultProxy(port) as proxy:
+        config = docker_config(proxy.host)
+        tools = runners(proxy.host, digest, config)
+        for tool, fn in tools.items():
+            proxy.reset()
+            fn(target(path, tool))
+            after_auth = [s for s in proxy.seen if s.status != 401]
+            out[tool] = (len(after_auth), sum(s.body_bytes for s in after_auth
+                                              if "/blobs/uploads/" in s.path))
+        if path == "same-repo":  # the promotion proper, without the audit record
+            proxy.reset()
+            client = start_registry("bench").client()
+            client.transport.host = proxy.host
+            promote(f"{proxy.host}/{REPO}@{digest}", [target(path, "core")], audit=False,
+                    registries=Registries(clients={proxy.host: client}))
+            after_auth = [s for s in proxy.seen if s.status != 401]
+            out["ours (no audit)"] = (len(after_auth), sum(
+                s.body_bytes for s in after_auth if "/blobs/uploads/" in s.path))
+        shutil.rmtree(config, ignore_errors=True)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=300)
+    parser.add_argument("--layers", type=int, default=6)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    registry = start_registry("bench")
+    config = docker_config(registry.host)
+    digest, size = build_image(registry.host, config, args.size_mb, args.layers)
+    print(f"image {registry.host}/{REPO}@{digest}: {size / 1e6:.0f} MB in {args.layers} layers")
+    tools = runners(registry.host, digest, config)
+    floor = timed(lambda _: sh([sys.executable, "-c", "pass"]), "same-repo", "python", 5)
+    skopeo_floor = timed(lambda _: sh(["skopeo", "--version"]), "same-repo", "skopeo", 5)
+    print(f"process start-up floors: python -c pass {floor * 1000:.0f} ms, "
+          f"skopeo --version {skopeo_floor * 1000:.0f} ms")
+    ok = True
+    for path in ("same-repo", "cross-repo"):
+        medians = {tool: timed(fn, path, tool, args.runs) for tool, fn in tools.items()}
+        counts = counted(registry.port, digest, path)
+        print(f"\n{path}: median of {args.runs} runs")
+        for tool, seconds in medians.items():
+            reqs, up = counts[tool]
+            ratio = "" if tool.startswith("ours") else (
+                f"  ours is {seconds / medians['ours']:.1f}x faster "
+                f"(cli: {seconds / medians['ours-cli']:.1f}x)")
+            print(f"  {tool:<8} {seconds * 1000:9.1f} ms  {reqs:4d} requests  "
+                  f"{up / 1e6:8.1f} MB uploaded{ratio}")
+        if "ours (no audit)" in counts:
+            reqs, up = counts["ours (no audit)"]
+            print(f"  ours without the audit record: {reqs} requests, {up} bytes uploaded")
+            ok &= reqs <= 3 and up == 0
+        ok &= medians["skopeo"] / medians["ours"] >= 3.0
+        ok &= medians["docker"] / medians["ours"] >= 50.0
+    shutil.rmtree(config, ignore_errors=True)
+    print("\ntargets met" if ok else "\nTARGET MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
