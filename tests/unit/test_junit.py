@@ -509,3 +509,12 @@ def test_attribute_line_is_clamped_and_garbage_ignored() -> None:
     assert locate("", file="a.py", line="0") == ("a.py", 1)
     assert locate("", file="a.py", line="twelve") == ("a.py", None)
     assert locate("nothing here") == (None, None)
+
+
+def test_gc_is_restored_after_success_and_failure() -> None:
+    import gc
+
+    parse_junit(FIXTURES / "surefire.xml")
+    with pytest.raises(BadInput):
+        parse_junit(BAD / "not_xml.xml")
+    assert gc.isenabled()
