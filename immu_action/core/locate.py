@@ -99,8 +99,13 @@ def _cpp_frames(text: str) -> list[tuple[str, int]]:
     return [(m["file"], int(m["line"])) for m in _CPP.finditer(text)]
 
 
+_SCAN_LIMIT = 128 * 1024  # of each end of a huge text: the frames are near one end
+
+
 def frames(text: str) -> list[tuple[str, int]]:
     """Project frames found in ``text``, innermost first (first language that matches)."""
+    if len(text) > 2 * _SCAN_LIMIT:  # Java/JS print the innermost frame first, Python last
+        text = text[:_SCAN_LIMIT] + "\n" + text[-_SCAN_LIMIT:]
     for finder in (_py_frames, _java_frames, _js_frames, _go_frames, _cpp_frames):
         found = finder(text)
         if found:

@@ -223,9 +223,12 @@ def run_markdown(run: RunResult, *, sections: Sequence[str] = (), limit: int = 6
     verdict = "passed" if run.ok else "failed"
     # Wall time of the suites, not the sum of test case times (which misses setup and crashes).
     totals = replace(run.totals, duration_s=sum(s.duration_s for s in run.suites))
+    line = totals_line(totals)
+    if not run.ok and totals.ok:  # e.g. the command exited 1 yet its JUnit shows no failure
+        line += "  \nA suite failed without a failing test case: see its status below."
     head = (
         f"## immu: tests {verdict}\n\n{_image_lines(run)}\n"
-        f"{totals_line(totals)}\n\n{suites_table(run) if run.suites else ''}"
+        f"{line}\n\n{suites_table(run) if run.suites else ''}"
     )
     tail = "".join("\n" + s.rstrip("\n") + "\n" for s in sections if s.strip())
     failures = [(s.name, f) for s in run.suites for f in s.results.failures]

@@ -505,6 +505,12 @@ def test_file_attribute_matches_absolute_frame() -> None:
     assert locate(text, file="tests/test_a.py", line="4") == ("tests/test_a.py", 33)
 
 
+def test_frames_of_a_huge_text_come_from_both_ends() -> None:
+    filler = "noise line\n" * 100_000
+    assert frames(f"{filler}tests/test_a.py:7: AssertionError") == [("tests/test_a.py", 7)]
+    assert frames(f"Error: x\n    at f (src/a.js:3:1)\n{filler}") == [("src/a.js", 3)]
+
+
 def test_attribute_line_is_clamped_and_garbage_ignored() -> None:
     assert locate("", file="a.py", line="0") == ("a.py", 1)
     assert locate("", file="a.py", line="twelve") == ("a.py", None)

@@ -187,6 +187,14 @@ def test_status_description() -> None:
     assert len(status_description(huge)) <= STATUS_DESCRIPTION_LIMIT
 
 
+def test_suite_failed_without_failing_cases_is_explained() -> None:
+    suite = dataclasses.replace(_passed_run().suites[0], status=SuiteStatus.FAILED)
+    text = run_markdown(dataclasses.replace(_passed_run(), suites=(suite,)))
+    assert text.startswith("## immu: tests failed")
+    assert "A suite failed without a failing test case" in text
+    assert "| unit | failed | 42 | 40 | 0 | 0 | 2 | 2.00 s |" in text
+
+
 def test_status_description_of_a_crash_without_failed_cases() -> None:
     run = dataclasses.replace(
         _passed_run(),
