@@ -22,6 +22,7 @@ from github import Auth, Github, GithubException, GithubRetry
 from github.GithubException import RateLimitExceededExceedsMaxWait
 from urllib3 import Retry
 
+from immu_action.core.context import GitHubContext
 from immu_action.errors import GitHubError
 
 CHECK_RUN_NAME = "immu"
@@ -159,7 +160,8 @@ class GitHubClient:
                                      .encode()).hexdigest()[:32]
         with github_call(f"update check run {CHECK_RUN_NAME!r} on {sha[:12]}"):
             runs = self.repo.get_commit(sha).get_check_runs(check_name=CHECK_RUN_NAME)
-            existing = next(iter(runs), None)
+            # The newest one: an older run may hold a previous set of annotations.
+            existing = max(runs, key=lambda r: r.id, default=None)
             if existing is not None and existing.output.annotations_count and (
                     existing.external_id != fingerprint):
                 existing = None
@@ -218,3 +220,14 @@ class GitHubClient:
         except GitHubError:
             return False
         return data.get("status") in ("behind", "identical")
+
+
+def client_for(ctx: GitHubContext, policy: RetryPolicy = RetryPolicy()) -> GitHubClient | None:
+    """The client for this run (``GITHUB_API_URL``, token, repository); None without a token.
+
+    Builds the session only: no request is made until a method is called.
+    """
+    if not ctx.has_token:
+        return None
+    return GitHubClient(api_url=ctx.api_url, token=ctx.token, repository=ctx.repository,
+                        policy=policy)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from immu_action.adapters.github import client_for
+from immu_action.adapters.github_gate import check_gate
 from immu_action.core.policy import PromotionDecision
 from immu_action.reporting import publish
 from tests.support.github_emulator import GitHubEmulator
@@ -163,6 +166,10 @@ def test_130_failures_make_three_annotation_batches_once(
     assert len(emulator.state.annotations[run["id"]]) == 130  # not appended twice
     publish(run_result(failures=3), ctx, promotion=None, gh=gh)  # different failures
     assert len(emulator.state.check_runs) == 2  # a fresh run instead of mixing annotations
+    publish(run_result(failures=3), ctx, promotion=None, gh=gh)  # ...which later runs reuse
+    assert len(emulator.state.check_runs) == 2
+    newest = max(emulator.state.check_runs)
+    assert len(emulator.state.annotations[newest]) == 3
 
 
 def test_summary_that_needs_trimming_stays_within_github_limits(
@@ -175,3 +182,25 @@ def test_summary_that_needs_trimming_stays_within_github_limits(
     (comment,) = emulator.state.comments.values()
     assert len(comment["body"]) <= 65_536
     assert len(emulator.state.annotations[run["id"]]) == 60
+
+
+def test_push_to_unprotected_branch_reports_why_nothing_was_promoted(
+        emulator: GitHubEmulator, actions_env: dict[str, Any]) -> None:
+    emulator.state.add_branch("release", SHA)
+    ctx = context(emulator, ref="refs/heads/release")
+    gh = client_for(ctx)
+    decision = check_gate(gh, ctx, tests_passed=True, branches=("main", "release"))
+    assert not decision.allowed
+    outcome = publish(run_result(), ctx, promotion=None, gh=gh, decision=decision)
+    (run,) = emulator.state.check_runs.values()
+    assert "Not promoted:\n- branch 'release' is not protected" in run["output"]["summary"]
+    assert "branch 'release' is not protected" in actions_env["summary"].read_text()
+    assert emulator.state.deployments == {} and outcome.deployment_id is None
+    assert len(emulator.calls) == 2 + 5  # gate: branch + rules; 3 statuses + check run (2)
+
+
+def test_client_for_needs_a_token(emulator: GitHubEmulator) -> None:
+    ctx = context(emulator)
+    assert client_for(ctx) is not None
+    assert client_for(replace(ctx, token="")) is None
+    assert emulator.calls == []  # building a client makes no request

@@ -42,7 +42,7 @@ def test_502_until_attempts_run_out_is_a_clear_github_error(emulator: GitHubEmul
     assert len(emulator.calls) == FAST.attempts + 1
 
 
-@pytest.mark.parametrize("kind", ["secondary", "429", "primary"])
+@pytest.mark.parametrize("kind", ["secondary", "secondary-body", "429", "primary"])
 def test_rate_limits_wait_as_told_then_succeed(emulator: GitHubEmulator, kind: str) -> None:
     emulator.inject("POST", STATUSES, kind, times=1, wait_s=1)  # type: ignore[arg-type]
     started = time.monotonic()

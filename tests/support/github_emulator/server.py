@@ -17,7 +17,7 @@ from tests.support.github_emulator.routes import ROUTES, HttpError
 from tests.support.github_emulator.spec import OpenAPI
 from tests.support.github_emulator.state import RepoState
 
-FaultKind = Literal["502", "secondary", "429", "primary", "forbidden"]
+FaultKind = Literal["502", "secondary", "secondary-body", "429", "primary", "forbidden"]
 DOCS = "https://docs.github.com/rest"
 _SPEC: OpenAPI | None = None
 
@@ -49,6 +49,8 @@ def _fault_response(fault: Fault) -> tuple[int, dict[str, str], dict[str, Any]]:
         return 502, {}, {"message": "Server Error"}
     if fault.kind == "secondary":
         return 403, {"Retry-After": str(fault.wait_s)}, {"message": secondary}
+    if fault.kind == "secondary-body":  # no header: only the message says "rate limit"
+        return 403, {}, {"message": secondary}
     if fault.kind == "429":
         return 429, {"Retry-After": str(fault.wait_s)}, {"message": secondary}
     if fault.kind == "primary":
