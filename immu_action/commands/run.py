@@ -1,39 +1,60 @@
-"""``immu run``: build, then test that exact image (push, report, promote: later stages)."""
+"""``immu run``: build, push by digest (when asked), test that exact image, promote, report."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from immu_action import pipeline
+from immu_action import flow, pipeline
 from immu_action.adapters import engine
 from immu_action.cli import add_json_argument, add_spec_argument, emit_json
 from immu_action.commands import _common as common
+from immu_action.errors import BadInput
 
 
 def register(sub: Any) -> None:
     """Add the ``run`` subcommand."""
-    p = sub.add_parser("run", help="build the image, then test that exact image")
+    p = sub.add_parser("run", help="build, (push,) test that exact image, (promote, report)")
     add_spec_argument(p)
     common.add_suite_argument(p)
     common.add_fail_on_argument(p)
+    push = p.add_mutually_exclusive_group()
+    push.add_argument("--push", dest="push", action="store_const", const="true",
+                      help="push the image under its staging tag and test it by digest")
+    push.add_argument("--no-push", dest="push", action="store_const", const="false",
+                      help="push nothing; test the local image ID")
+    p.add_argument("--promote", choices=flow.SWITCHES, default=None,
+                   help="auto: promote when the gate allows (GitHub Actions); true: a refusal "
+                   "fails the run (exit 3); false: never (default $IMMU_PROMOTE or auto)")
+    p.add_argument("--insecure-registry", action="store_true",
+                   help="allow plain HTTP to a registry that is not on loopback")
     add_json_argument(p)
     p.set_defaults(handler=run)
 
 
+def _switch(value: str | None, env: str) -> flow.Switch:
+    chosen = value or common.env_default(env, "auto")
+    if chosen not in flow.SWITCHES:
+        raise BadInput(f"{env}={chosen!r} is not valid (one of: {', '.join(flow.SWITCHES)})")
+    return chosen
+
+
 def run(args: argparse.Namespace) -> int:
-    """Build then test; the outcome goes to stderr (and stdout with --json)."""
+    """Run the whole flow; the outcome goes to stderr (and stdout with --json)."""
     spec = common.spec_from(args)
     policy = common.fail_on(args)
     suites = common.suites_from(args)
     pipeline.select_suites(spec, suites)  # bad suite names fail before a long build
-    client = engine.connect()
-    built = pipeline.build(client, spec, log=pipeline.log_to_stderr)
-    result = pipeline.test(
-        client, spec, image_id=built.image_id, suite_names=suites,
-        results_root=common.results_root(args, spec),
+    opts = flow.RunOptions(
+        suites=suites, results_root=common.results_root(args, spec),
+        push=_switch(args.push, "IMMU_PUSH"), promote=_switch(args.promote, "IMMU_PROMOTE"),
+        insecure_registry=args.insecure_registry,
     )
-    common.print_outcome(result)
+    ctx = flow.context_from_env()
+    outcome = flow.run(engine.connect(), spec, opts, ctx)
+    common.print_outcome(outcome.run)
     if args.json:
-        emit_json({**result.as_dict(), "tag": built.tag, "labels": built.labels})
-    return common.exit_code(result, policy)
+        emit_json({**outcome.run.as_dict(), "tag": outcome.build.tag,
+                   "labels": outcome.build.labels, "promotion": outcome.promotion,
+                   "promotion_refused": outcome.promotion_refused, "report": outcome.report})
+    return common.exit_code(outcome.run, policy)
