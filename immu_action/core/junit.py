@@ -189,38 +189,40 @@ def _walk(fh: BinaryIO, source: Path, acc: _Acc) -> None:
     """
     stack: list[ET.Element] = []  # open elements, so a finished one leaves its parent
     tests, duration = 0, 0.0
-    for event, elem in ET.iterparse(fh, events=("start", "end")):
-        if event == "start":
-            if elem.tag == "testsuite":
-                acc.suites.append((elem.get("name") or acc.stem, elem.get("file"), tests))
-            elif not stack and elem.tag not in ROOTS:
-                raise _not_junit(source, elem.tag)
-            stack.append(elem)
-            continue
-        stack.pop()
-        tag = elem.tag
-        if tag == "testcase":
-            tests += 1
-            time = elem.get("time")
-            if time:
-                try:
-                    seconds = float(time)
-                except ValueError:
-                    seconds = _seconds(time)
-                if 0.0 <= seconds < _INF:  # also false for NaN
-                    duration += seconds
-            if len(elem) or elem.get("status"):
-                acc.outcome(elem)
-        elif tag == "testsuite":
-            name, _, before = acc.suites.pop()
-            if tests == before:  # no test case inside, nested ones included
-                acc.empty_suite(elem, name)
-        else:
-            continue
-        if stack:  # drop the finished element: memory stays flat
-            stack[-1].remove(elem)
-    acc.tests += tests
-    acc.duration += duration
+    try:
+        for event, elem in ET.iterparse(fh, events=("start", "end")):
+            if event == "start":
+                if elem.tag == "testsuite":
+                    acc.suites.append((elem.get("name") or acc.stem, elem.get("file"), tests))
+                elif not stack and elem.tag not in ROOTS:
+                    raise _not_junit(source, elem.tag)
+                stack.append(elem)
+                continue
+            stack.pop()
+            tag = elem.tag
+            if tag == "testcase":
+                tests += 1
+                time = elem.get("time")
+                if time:
+                    try:
+                        seconds = float(time)
+                    except ValueError:
+                        seconds = _seconds(time)
+                    if 0.0 <= seconds < _INF:  # also false for NaN
+                        duration += seconds
+                if len(elem) or elem.get("status"):
+                    acc.outcome(elem)
+            elif tag == "testsuite":
+                name, _, before = acc.suites.pop()
+                if tests == before:  # no test case inside, nested ones included
+                    acc.empty_suite(elem, name)
+            else:
+                continue
+            if stack:  # drop the finished element: memory stays flat
+                stack[-1].remove(elem)
+    finally:  # a file cut short still yields the cases before the break
+        acc.tests += tests
+        acc.duration += duration
 
 
 @contextmanager
@@ -236,24 +238,44 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def parse_junit(path: Path) -> TestResults:
-    """Totals and failures of one JUnit XML file; ``BadInput`` names the file if it is bad."""
-    acc = _Acc(stem=path.stem)
+def _read(path: Path, acc: _Acc) -> None:
+    """Stream ``path`` into ``acc``; I/O errors become ``BadInput``, ``ParseError`` passes."""
     try:
         with path.open("rb") as fh:
             check_prolog(fh, path)
             fh.seek(0)
             with _gc_paused():
                 _walk(fh, path, acc)
-    except ET.ParseError as e:
-        raise _not_xml(path, e) from e
     except IsADirectoryError as e:
         raise BadInput(f"{path}: is a directory; pass it as a PATH to search it") from e
     except FileNotFoundError as e:
         raise BadInput(f"{path}: no such JUnit file") from e
     except OSError as e:
         raise BadInput(f"{path}: cannot read JUnit file: {e.strerror or e}") from e
+
+
+def parse_junit(path: Path) -> TestResults:
+    """Totals and failures of one JUnit XML file; ``BadInput`` names the file if it is bad."""
+    acc = _Acc(stem=path.stem)
+    try:
+        _read(path, acc)
+    except ET.ParseError as e:
+        raise _not_xml(path, e) from e
     return acc.result()
+
+
+def parse_junit_partial(path: Path) -> tuple[TestResults, BadInput | None]:
+    """Like ``parse_junit``, but a file cut short (a suite killed while writing it) gives
+    the cases completed before the break and the error, for ``suite_crash(partial=...)``.
+
+    Missing, refused (DTD/entities) and non-JUnit files still raise ``BadInput``.
+    """
+    acc = _Acc(stem=path.stem)
+    try:
+        _read(path, acc)
+    except ET.ParseError as e:
+        return acc.result(), _not_xml(path, e)
+    return acc.result(), None
 
 
 def junit_files(paths: Iterable[Path]) -> list[Path]:

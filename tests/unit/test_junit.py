@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from immu_action.core.junit import DETAILS_LIMIT, junit_files, parse_junit, parse_paths
+from immu_action.core.junit import (
+    DETAILS_LIMIT,
+    junit_files,
+    parse_junit,
+    parse_junit_partial,
+    parse_paths,
+)
 from immu_action.core.locate import frames, locate
 from immu_action.errors import BadInput
 
@@ -444,6 +450,32 @@ def test_invalid_utf8_is_bad_input(tmp_path: Path) -> None:
     path = tmp_path / "latin.xml"
     path.write_bytes(b'<?xml version="1.0" encoding="utf-8"?><testsuite name="\xe9"/>')
     assert "not well-formed XML" in _bad(path)
+
+
+# --- partial files (a suite killed while writing its report) -------------------------------
+
+
+def test_partial_gives_the_cases_before_the_cut(tmp_path: Path) -> None:
+    text = (FIXTURES / "surefire.xml").read_text()
+    path = tmp_path / "cut.xml"
+    path.write_text(text[: text.index('<testcase name="retriesPayment"') + 20])
+    results, problem = parse_junit_partial(path)
+    assert problem is not None and "cut.xml: not well-formed XML" in str(problem)
+    totals = results.totals
+    assert (totals.tests, totals.passed, totals.failed, totals.errors) == (3, 1, 1, 1)
+    with pytest.raises(BadInput, match="not well-formed"):
+        parse_junit(path)
+
+
+def test_partial_of_a_complete_file_has_no_problem() -> None:
+    results, problem = parse_junit_partial(FIXTURES / "gotestsum.xml")
+    assert problem is None and results == parse_junit(FIXTURES / "gotestsum.xml")
+
+
+def test_partial_still_refuses_what_is_not_junit() -> None:
+    for name in ("not_junit.xml", "billion_laughs.xml"):
+        with pytest.raises(BadInput):
+            parse_junit_partial(BAD / name)
 
 
 # --- paths ---------------------------------------------------------------------------------
