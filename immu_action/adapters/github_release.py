@@ -54,7 +54,8 @@ def upsert_release(client: GitHubClient, *, tag: str, section: str,
             release = client.repo.get_release(tag)
         except UnknownObjectException:
             release = client.repo.create_git_release(
-                tag=tag, name=tag, message=replace_section("", section))
+                tag=tag, name=tag, message=replace_section("", section),
+                prerelease="-" in tag)  # semver pre-release (v1.2.0-rc.1)
             created = True
         else:
             body = replace_section(release.body or "", section)
