@@ -204,3 +204,23 @@ def test_client_for_needs_a_token(emulator: GitHubEmulator) -> None:
     assert client_for(ctx) is not None
     assert client_for(replace(ctx, token="")) is None
     assert emulator.calls == []  # building a client makes no request
+
+
+def test_existing_release_keeps_notes_draft_and_prerelease(
+        emulator: GitHubEmulator, actions_env: dict[str, Any]) -> None:
+    gh = client(emulator)
+    gh.repo.create_git_release(tag="v2.0.0-rc.1", name="RC", message="Human notes",
+                               draft=True, prerelease=True)
+    publish(run_result(), context(emulator, ref="refs/tags/v2.0.0-rc.1"), promotion=None,
+            gh=gh)
+    (release,) = emulator.state.releases.values()
+    assert release["body"].startswith("Human notes\n\n<!-- immu:begin -->")
+    assert (release["name"], release["draft"], release["prerelease"]) == ("RC", True, True)
+
+
+def test_new_release_for_a_prerelease_tag_is_marked_prerelease(
+        emulator: GitHubEmulator, actions_env: dict[str, Any]) -> None:
+    publish(run_result(), context(emulator, ref="refs/tags/v3.0.0-beta.2"), promotion=None,
+            gh=client(emulator))
+    (release,) = emulator.state.releases.values()
+    assert release["prerelease"] is True and release["tag_name"] == "v3.0.0-beta.2"
