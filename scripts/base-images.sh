@@ -22,6 +22,9 @@ SELF="$HERE/$(basename "${BASH_SOURCE[0]}")"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/immu-action"
 SUITE=bookworm
 HOST_CA="${IMMU_HOST_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
+# The classic builder resolves `FROM <image ID>` and local tags without any registry; BuildKit
+# (where installed) may try to resolve them remotely. Offline, the classic builder is the safe one.
+export DOCKER_BUILDKIT=0
 WORK=""
 REPLACED=()
 
@@ -93,7 +96,9 @@ build_image() {
     log "building $name"
     # The image this build replaces: removed at the end once untagged (see remove_replaced).
     REPLACED+=("$(docker image inspect -f '{{.Id}}' "$name" 2>/dev/null || true)")
-    id="$(docker build -q --label "immu.base.hash=$hash" -t "$name" "$@" "$ctx")"
+    # The CLI's notes about the classic builder are noise here: show stderr only on failure.
+    id="$(docker build -q --label "immu.base.hash=$hash" -t "$name" "$@" "$ctx" 2>"$WORK/build.err")" \
+        || { cat "$WORK/build.err" >&2; die "docker build of $name failed"; }
     log "built $name ($id) in $((SECONDS - started)) s"
 }
 
@@ -164,10 +169,24 @@ ensure_rootfs_tarball() {
     log "packing rootfs"
     tar --numeric-owner -C "$WORK/rootfs" -cf "$tarball.part" .
     mv "$tarball.part" "$tarball"
-    # Older keys are stale inputs: keep the cache from growing without bound.
-    find "$CACHE" -maxdepth 1 -name "rootfs-$SUITE-*.tar" ! -name "$(basename "$tarball")" -delete
+    # Keep the two newest rootfs tarballs (switching between two inputs stays cheap) and drop
+    # older ones so the cache does not grow without bound (each is ~500 MB).
+    find "$CACHE" -maxdepth 1 -name "rootfs-$SUITE-*.tar" -printf '%T@ %p\n' | sort -rn \
+        | tail -n +3 | cut -d' ' -f2- | xargs -r rm -f --
     log "rootfs ready in $((SECONDS - started)) s ($(du -h "$tarball" | cut -f1))"
     echo "$tarball"
+}
+
+# The image `docker import`ed from the tarball of rootfs $1, if the engine still has it. Images
+# built on it inherit its label (debian.Dockerfile blanks it, but intermediate layers keep it):
+# the import is the one with a single layer.
+imported_rootfs() {
+    local ids
+    ids="$(docker image ls -a -q --no-trunc --filter "label=immu.base.rootfs=$1" | sort -u)"
+    [ -n "$ids" ] || return 0
+    # shellcheck disable=SC2086  # one inspect call for all candidates: the IDs are words
+    docker image inspect -f '{{len .RootFS.Layers}} {{.Id}}' $ids 2>/dev/null \
+        | awk '$1 == 1 { print $2; exit }'
 }
 
 ensure_debian() {
@@ -175,7 +194,7 @@ ensure_debian() {
     key="$(rootfs_key)"
     DEBIAN_HASH="$( { echo debian-v1; echo "$key"; sha <"$SELF"; sha <"$FILES/debian.Dockerfile"; sha <"$HOST_CA"; } | sha)"
     if needs_build "$name" "$DEBIAN_HASH"; then
-        rootfs_id="$(docker image ls -a -q --no-trunc --filter "label=immu.base.rootfs=$key" | head -n 1)"
+        rootfs_id="$(imported_rootfs "$key")"
         if [ -z "$rootfs_id" ]; then
             tarball="$(ensure_rootfs_tarball)"
             log "importing $tarball"

@@ -14,3 +14,5 @@ ENV LANG=C.UTF-8 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
 CMD ["bash"]
+# The import's own marker (see imported_rootfs in base-images.sh): not inherited downstream.
+LABEL immu.base.rootfs=""
