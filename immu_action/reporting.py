@@ -112,7 +112,7 @@ def _statuses(gh: GitHubClient, run: RunResult, ctx: GitHubContext) -> None:
 
 def _assets(run: RunResult, promotion: Mapping[str, Any] | None,
             decision: PromotionDecision | None, junit_xml: bytes | None) -> dict[str, bytes]:
-    record = dict(promotion or {})
+    record = {"promoted": bool((promotion or {}).get("tags")), **(promotion or {})}
     if decision is not None:
         record.setdefault("decision", decision.as_dict())
     files = {"test-results.json": json.dumps(run.as_dict(), indent=2).encode()}

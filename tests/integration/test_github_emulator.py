@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import requests
 
+from immu_action.adapters.github import client_for
+from immu_action.reporting import publish
 from tests.support.github_emulator import GitHubEmulator, OpenAPI
+from tests.support.github_emulator.helpers import FAST, SHA, context, run_result
+
+pytest_plugins = ["pytester"]
 
 AUTH = {"Authorization": "token ghs_emulator"}
 
@@ -89,3 +97,34 @@ def test_fault_injection_applies_to_the_next_n_matching_requests() -> None:
     assert first.headers["X-RateLimit-Remaining"] == "0"
     assert int(first.headers["X-RateLimit-Reset"]) > 0
     assert emu.violations == []
+
+
+def test_enterprise_api_root_is_honoured_for_every_call(tmp_path: Any,
+                                                         monkeypatch: Any) -> None:
+    """GITHUB_API_URL with a path (GHES: /api/v3): every call, uploads included, stays there."""
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
+    emu = GitHubEmulator(prefix="/api/v3").start()
+    emu.state.add_branch("main", SHA)
+    try:
+        ctx = replace(context(emu, ref="refs/tags/v1.0.0"), api_url=emu.url)
+        publish(run_result(), ctx, promotion=None, gh=client_for(ctx, FAST))
+    finally:
+        emu.stop()
+    assert emu.violations == []
+    assert emu.count("POST", "/releases/.*/assets$") == 2  # no junit.xml given
+    assert len(emu.calls) == 9 and all(c.path.startswith("/repos/acme/shop/") for c in emu.calls)
+
+
+def test_a_spec_violation_fails_the_test_that_made_it(pytester: Any) -> None:
+    pytester.makepyfile(test_bad="""
+        import requests
+        pytest_plugins = ["tests.support.github_emulator.fixture"]
+
+        def test_sends_a_bad_status(emulator):
+            requests.post(emulator.url + "/repos/acme/shop/statuses/" + "a" * 40,
+                          json={"state": "green"}, timeout=5,
+                          headers={"Authorization": "token " + emulator.token})
+    """)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)  # the finaliser turns it into an error
+    result.stdout.fnmatch_lines(["*'green' is not one of*"])

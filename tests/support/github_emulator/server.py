@@ -64,12 +64,13 @@ class GitHubEmulator:
     """GitHub REST for one repository on 127.0.0.1; ``violations`` must stay empty."""
 
     def __init__(self, *, owner: str = "acme", repo: str = "shop",
-                 token: str = "ghs_emulator") -> None:
+                 token: str = "ghs_emulator", prefix: str = "") -> None:
         global _SPEC
         _SPEC = _SPEC or OpenAPI()  # parsing the subset once per session keeps tests fast
         self.spec = _SPEC
         self.state = RepoState(owner=owner, name=repo)
         self.token = token
+        self.prefix = prefix.rstrip("/")  # "/api/v3": GitHub Enterprise Server's API root
         self.read_only = False
         self.calls: list[Call] = []
         self.violations: list[str] = []
@@ -83,7 +84,7 @@ class GitHubEmulator:
     @property
     def url(self) -> str:
         """Base URL, used as ``GITHUB_API_URL``."""
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return f"http://127.0.0.1:{self._server.server_port}{self.prefix}"
 
     @property
     def web_url(self) -> str:
@@ -114,9 +115,15 @@ class GitHubEmulator:
                ) -> tuple[int, dict[str, str], Any]:
         """Answer one request (serialised: the state is a plain dict store)."""
         parts = urlsplit(target)
+        path = parts.path
         with self._lock:
-            status, extra, body = self._answer(method, parts.path, parts.query, headers, raw)
-            self.calls.append(Call(method, parts.path, parts.query, status))
+            if not path.startswith(self.prefix + "/"):
+                self.violations.append(f"{method} {path}: outside the API root {self.url}")
+                status, extra, body = 404, {}, {"message": "Not Found"}
+            else:
+                path = path[len(self.prefix):]
+                status, extra, body = self._answer(method, path, parts.query, headers, raw)
+            self.calls.append(Call(method, path, parts.query, status))
         return status, extra, body
 
     def _answer(self, method: str, path: str, query: str, headers: dict[str, str], raw: bytes
