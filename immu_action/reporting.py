@@ -124,9 +124,8 @@ def _assets(run: RunResult, promotion: Mapping[str, Any] | None,
 
 def _write_github(gh: GitHubClient, run: RunResult, ctx: GitHubContext, markdown: str,
                   promotion: Mapping[str, Any] | None, decision: PromotionDecision | None,
-                  junit_xml: bytes | None, environment: str) -> dict[str, Any]:
-    """Every API write for this event; returns the ids/urls written, in order."""
-    done: dict[str, Any] = {}
+                  junit_xml: bytes | None, environment: str, done: dict[str, Any]) -> None:
+    """Every API write for this event; ``done`` collects ids/urls as each write lands."""
     _statuses(gh, run, ctx)
     done["statuses"] = len(run.suites) + 1
     done["check_run"] = gh.upsert_check_run(
@@ -149,7 +148,6 @@ def _write_github(gh: GitHubClient, run: RunResult, ctx: GitHubContext, markdown
                      "image": run.image_ref, "tags": list(promotion["tags"])},
             description=f"immu promoted {short_id(run.digest or run.image_id)}",
             log_url=ctx.run_url)
-    return done
 
 
 def publish(run: RunResult, ctx: GitHubContext, *, promotion: Mapping[str, Any] | None,
@@ -168,8 +166,8 @@ def publish(run: RunResult, ctx: GitHubContext, *, promotion: Mapping[str, Any] 
                     "token is read-only") + "; results are in the step summary only"
     else:
         try:
-            done = _write_github(gh, run, ctx, run_markdown(run, sections=[section]),
-                                 promotion, decision, junit_xml, environment)
+            _write_github(gh, run, ctx, run_markdown(run, sections=[section]),
+                          promotion, decision, junit_xml, environment, done)
         except GitHubPermissionError as e:
             degraded = f"{e}; results are in the step summary"
     if degraded:

@@ -11,6 +11,7 @@ import pytest
 from immu_action.adapters.github import client_for
 from immu_action.adapters.github_gate import check_gate
 from immu_action.core.policy import PromotionDecision
+from immu_action.errors import GitHubError
 from immu_action.reporting import publish
 from tests.support.github_emulator import GitHubEmulator
 from tests.support.github_emulator.helpers import (
@@ -140,6 +141,7 @@ def test_read_only_token_degrades_after_one_refused_write(
     outcome = publish(run_result(failures=1), _pr(emulator), promotion=None,
                       gh=client(emulator))
     assert [(c.method, c.status) for c in emulator.calls] == [("POST", 403)]  # plain 403: final
+    assert outcome.wrote == ("step_summary", "outputs")
     assert outcome.degraded and "Resource not accessible by integration" in outcome.degraded
     assert capsys.readouterr().err.count("::warning") == 1
     assert "## immu: tests failed" in actions_env["summary"].read_text()
@@ -224,3 +226,21 @@ def test_new_release_for_a_prerelease_tag_is_marked_prerelease(
             gh=client(emulator))
     (release,) = emulator.state.releases.values()
     assert release["prerelease"] is True and release["tag_name"] == "v3.0.0-beta.2"
+
+
+def test_permission_lost_midway_keeps_what_was_written(
+        emulator: GitHubEmulator, actions_env: dict[str, Any]) -> None:
+    emulator.inject("GET", "/issues/7/comments", "forbidden")
+    outcome = publish(run_result(), _pr(emulator), promotion=None, gh=client(emulator))
+    assert outcome.wrote == ("step_summary", "outputs", "statuses", "check_run")
+    assert outcome.degraded and "HTTP 403" in outcome.degraded
+    assert outcome.check_run_id is not None and outcome.comment_id is None
+
+
+def test_github_down_after_retries_raises_after_the_step_summary(
+        emulator: GitHubEmulator, actions_env: dict[str, Any]) -> None:
+    emulator.inject("POST", "/check-runs", "502", times=100)
+    with pytest.raises(GitHubError, match="update check run 'immu'.*HTTP 502"):
+        publish(run_result(), _pr(emulator), promotion=None, gh=client(emulator))
+    assert "## immu: tests passed" in actions_env["summary"].read_text()
+    assert emulator.state.comments == {}  # stopped at the first external failure
