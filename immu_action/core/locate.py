@@ -16,7 +16,9 @@ Location = tuple[str | None, int | None]
 
 # Frames in textual order. Python prints the outermost frame first; Java, JS and Go
 # print the innermost first; `_frames` returns every list innermost-first.
-_PY = re.compile(r'File "(?P<a>[^"\n]+)", line (?P<al>\d+)|^(?P<b>[^\s:]+\.py):(?P<bl>\d+): ', re.M)
+# Both Python patterns start with a literal, which `re` finds fast (failures can be many).
+_PY_TRACEBACK = re.compile(r'File "([^"\n]+)", line (\d+)')
+_PYTEST = re.compile(r"\.py:(\d+): ")  # `tests/test_a.py:12: AssertionError`, path before it
 _JAVA = re.compile(
     r"^\s*at (?P<cls>[\w$.]+)\.[\w$<>-]+\((?P<file>[\w$-]+\.(?:java|kt|scala|groovy))"
     r":(?P<line>\d+)\)",
@@ -32,7 +34,7 @@ _GO = re.compile(r"^\s*(?P<file>[^\s:]+\.go):(?P<line>\d+)(?::| \+0x|$)", re.M)
 _CPP = re.compile(r"^\s*(?P<file>[^\s:()]+\.(?:cc|cpp|cxx|c|hh|hpp|h))[:(](?P<line>\d+)", re.M)
 
 # Path fragments that mark a frame as outside the project (libraries, runtimes).
-_PY_FOREIGN = ("site-packages", "dist-packages", "/lib/python", "<frozen", "<string>", "_pytest/")
+_PY_FOREIGN = re.compile(r"site-packages|dist-packages|/lib/python|<frozen|<string>|_pytest/")
 _JAVA_FOREIGN = (
     "java.",
     "javax.",
@@ -58,11 +60,16 @@ _GO_FOREIGN = ("/usr/local/go/", "/go/pkg/mod/", "/src/runtime/", "/src/testing/
 
 
 def _py_frames(text: str) -> list[tuple[str, int]]:
-    frames = []
-    for m in _PY.finditer(text):
-        path, line = (m["a"], m["al"]) if m["a"] else (m["b"], m["bl"])
-        if not any(f in path for f in _PY_FOREIGN):
-            frames.append((path, int(line)))
+    found: list[tuple[int, str, int]] = []  # (offset, path, line), to restore textual order
+    if 'File "' in text:
+        found.extend((m.start(), m[1], int(m[2])) for m in _PY_TRACEBACK.finditer(text))
+    for m in _PYTEST.finditer(text):
+        start = text.rfind("\n", 0, m.start()) + 1  # pytest writes the path at a line start
+        path = text[start : m.start()] + ".py"
+        if path != ".py" and not any(c.isspace() or c == ":" for c in path):
+            found.append((start, path, int(m[1])))
+    found.sort()
+    frames = [(path, line) for _, path, line in found if not _PY_FOREIGN.search(path)]
     frames.reverse()
     return frames
 
@@ -99,6 +106,13 @@ def _cpp_frames(text: str) -> list[tuple[str, int]]:
     return [(m["file"], int(m["line"])) for m in _CPP.finditer(text)]
 
 
+_FINDERS = (
+    (".py", _py_frames),
+    ("at ", _java_frames),
+    ("at ", _js_frames),
+    (".go:", _go_frames),
+    ("", _cpp_frames),
+)
 _SCAN_LIMIT = 128 * 1024  # of each end of a huge text: the frames are near one end
 
 
@@ -106,7 +120,9 @@ def frames(text: str) -> list[tuple[str, int]]:
     """Project frames found in ``text``, innermost first (first language that matches)."""
     if len(text) > 2 * _SCAN_LIMIT:  # Java/JS print the innermost frame first, Python last
         text = text[:_SCAN_LIMIT] + "\n" + text[-_SCAN_LIMIT:]
-    for finder in (_py_frames, _java_frames, _js_frames, _go_frames, _cpp_frames):
+    for needle, finder in _FINDERS:
+        if needle not in text:  # cheap gate: most texts are in one language
+            continue
         found = finder(text)
         if found:
             return found
