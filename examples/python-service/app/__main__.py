@@ -29,9 +29,11 @@ def main() -> int:
     """Open the store, then serve until SIGTERM/SIGINT."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     url = os.environ.get("DATABASE_URL")
+    store: MemoryStore | PostgresStore
     if url:
-        store: MemoryStore | PostgresStore = PostgresStore(url)
-        store.init_schema()
+        database = PostgresStore(url)
+        database.init_schema()
+        store = database
     else:
         logging.warning("DATABASE_URL is not set: notes are kept in memory only")
         store = MemoryStore()

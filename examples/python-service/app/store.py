@@ -53,7 +53,7 @@ def _iso(value: Any) -> str:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc).isoformat()
+        return str(value.astimezone(timezone.utc).isoformat())
     return str(value)
 
 
@@ -67,8 +67,8 @@ class MemoryStore:
     def ping(self) -> None:
         """Always ready."""
 
-    def add(self, text: str) -> Note:
-        """Store a note and return it."""
+    def add(self, text: object) -> Note:
+        """Store a note (validated by ``check_text``) and return it."""
         with self._lock:
             note = Note(id=len(self._notes) + 1, text=check_text(text),
                         created_at=_iso(datetime.now(timezone.utc)))
@@ -117,8 +117,8 @@ class PostgresStore:
         """Raise if the database cannot answer a trivial query."""
         self._run("SELECT 1")
 
-    def add(self, text: str) -> Note:
-        """Store a note and return it as the database recorded it."""
+    def add(self, text: object) -> Note:
+        """Store a note (validated by ``check_text``) and return it as the database recorded it."""
         rows = self._run("INSERT INTO notes (text) VALUES (%s) RETURNING id, text, created_at",
                          (check_text(text),))
         return Note(id=rows[0][0], text=rows[0][1], created_at=_iso(rows[0][2]))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from app.store import check_text, parse_database_url
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from wsgi_client import call
-
 from app.store import MAX_TEXT, MemoryStore
 from app.web import make_app
+from wsgi_client import call
 
 
 def test_health_and_readiness() -> None:
