@@ -19,6 +19,7 @@ Location = tuple[str | None, int | None]
 # Both Python patterns start with a literal, which `re` finds fast (failures can be many).
 _PY_TRACEBACK = re.compile(r'File "([^"\n]+)", line (\d+)')
 _PYTEST = re.compile(r"\.py:(\d+): ")  # `tests/test_a.py:12: AssertionError`, path before it
+_PY_PATH = re.compile(r"[^\s:]+\.py")
 _JAVA = re.compile(
     r"^\s*at (?P<cls>[\w$.]+)\.[\w$<>-]+\((?P<file>[\w$-]+\.(?:java|kt|scala|groovy))"
     r":(?P<line>\d+)\)",
@@ -66,7 +67,7 @@ def _py_frames(text: str) -> list[tuple[str, int]]:
     for m in _PYTEST.finditer(text):
         start = text.rfind("\n", 0, m.start()) + 1  # pytest writes the path at a line start
         path = text[start : m.start()] + ".py"
-        if path != ".py" and not any(c.isspace() or c == ":" for c in path):
+        if _PY_PATH.fullmatch(path):
             found.append((start, path, int(m[1])))
     found.sort()
     frames = [(path, line) for _, path, line in found if not _PY_FOREIGN.search(path)]
