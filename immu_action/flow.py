@@ -154,12 +154,10 @@ def _promote(spec: Spec, result: RunResult, opts: RunOptions, ctx: GitHubContext
 
 
 def _github(ctx: GitHubContext) -> Any:
-    """A GitHub client for the run's repository, or None without a token."""
-    if not ctx.has_token:
-        return None
-    from immu_action.adapters.github import GitHubClient
+    """A GitHub client for the run's repository (no request made), or None without a token."""
+    from immu_action.adapters.github import client_for
 
-    return GitHubClient(api_url=ctx.api_url, token=ctx.token, repository=ctx.repository)
+    return client_for(ctx)
 
 
 def _report(result: RunResult, ctx: GitHubContext | None, spec: Spec,
@@ -183,4 +181,7 @@ def context_from_env(env: Mapping[str, str] | None = None) -> GitHubContext | No
     env = os.environ if env is None else env
     if env.get("GITHUB_ACTIONS") != "true":
         return None
-    return actions.load_context(env)
+    ctx = actions.load_context(env)
+    if ctx.token:
+        actions.add_mask(ctx.token)
+    return ctx
