@@ -330,6 +330,10 @@ def annotations(
     return out
 
 
+# The same function under a name that no `from __future__ import annotations` can shadow.
+failure_annotations = annotations
+
+
 def batched(items: Iterable[T], size: int = ANNOTATIONS_PER_REQUEST) -> Iterator[list[T]]:
     """Consecutive lists of at most ``size`` items (50 annotations per API request)."""
     if size < 1:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from immu_action.core import summary
 from immu_action.core.junit import parse_junit
 from immu_action.core.results import (
     Failure,
@@ -225,6 +226,10 @@ def test_annotations_locations_and_fallback() -> None:
     }
     with pytest.raises(dataclasses.FrozenInstanceError):
         first.path = "x"  # type: ignore[misc]
+
+
+def test_failure_annotations_is_the_same_function() -> None:
+    assert summary.failure_annotations is annotations
 
 
 def test_annotations_respect_github_sizes() -> None:
