@@ -18,7 +18,9 @@ from immu_action import __version__
 from immu_action.errors import ExitCode, ImmuError, SpecError
 
 # Subcommand modules under immu_action.commands, in the order `--help` lists them.
-COMMANDS = ("validate", "schema", "build", "test", "run", "report", "gc")
+COMMANDS = (
+    "validate", "schema", "build", "test", "run", "report", "promote", "rollback", "trace", "gc",
+)
 
 Handler = Callable[[argparse.Namespace], int]
 
