@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import docker
 
@@ -26,9 +26,8 @@ from immu_action.core.tags import ref_info, render_tags
 from immu_action.errors import BadInput, PolicyRefused
 from immu_action.junit_merge import merged_junit
 from immu_action.spec import Spec
+from immu_action.switches import Switch
 
-Switch = Literal["auto", "true", "false"]
-SWITCHES: tuple[Switch, ...] = ("auto", "true", "false")
 PUSH_EVENTS = ("push", "workflow_dispatch")
 
 

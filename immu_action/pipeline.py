@@ -20,7 +20,7 @@ from immu_action.adapters import actions, engine, suites
 from immu_action.adapters.git import git_facts
 from immu_action.adapters.sandbox import Sandbox, new_run_id
 from immu_action.adapters.signals import cancellable
-from immu_action.core.junit import junit_files, parse_paths
+from immu_action.core.junit import NotJUnit, junit_files, parse_junit_partial
 from immu_action.core.labels import oci_labels
 from immu_action.core.outcome import classify
 from immu_action.core.results import RunResult, SuiteResult, TestResults
@@ -161,14 +161,37 @@ def _run_suite(
                         parsed=TestResults(), problem=str(e))
     finally:
         box.cleanup()
-    files = tuple(str(p) for p in junit_files([results_dir]))
-    problem = None
-    try:
-        parsed = parse_paths([results_dir])
-    except BadInput as e:
-        parsed, problem = TestResults(), f"suite {suite.name} wrote unreadable JUnit: {e}"
+    parsed, files, problem = _parse_results(results_dir, log=log)
     return classify(
         suite=suite.name, exit_code=ran.exit_code, timed_out=ran.timed_out,
         timeout_s=suite.timeout_s, duration_s=ran.duration_s, log_tail=ran.log_tail,
         parsed=parsed, junit_files=files, problem=problem,
     )
+
+
+def _parse_results(
+    results_dir: Path, *, log: engine.LogSink
+) -> tuple[TestResults, tuple[str, ...], str | None]:
+    """Parse every JUnit file a suite left; other XML (coverage...) is skipped with a note.
+
+    A file cut short (the suite was stopped while writing it) still counts the cases it
+    completed; the break is reported as the suite's problem.
+    """
+    parts: list[TestResults] = []
+    used: list[str] = []
+    problems: list[str] = []
+    for path in junit_files([results_dir]):
+        try:
+            part, broken = parse_junit_partial(path)
+        except NotJUnit as e:
+            log(f"skipping {path.name}: {e}\n")
+            continue
+        except BadInput as e:
+            problems.append(str(e))
+            continue
+        parts.append(part)
+        used.append(str(path))
+        if broken is not None:
+            problems.append(str(broken))
+    problem = ("unreadable JUnit: " + "; ".join(problems)) if problems else None
+    return TestResults.merge(parts), tuple(used), problem

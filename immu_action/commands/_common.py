@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from immu_action.cli import say
 from immu_action.core.results import RunResult, SuiteStatus
 from immu_action.errors import BadInput, ExitCode
-from immu_action.spec import Spec, load_spec
+
+if TYPE_CHECKING:
+    from immu_action.spec import Spec
 
 FailOn = Literal["failures", "errors", "nothing"]
 FAIL_ON: tuple[FailOn, ...] = ("failures", "errors", "nothing")
@@ -45,6 +47,8 @@ def add_fail_on_argument(parser: argparse.ArgumentParser) -> None:
 
 def spec_from(args: argparse.Namespace) -> Spec:
     """Load the spec named by ``-f`` (or ``$IMMU_SPEC``)."""
+    from immu_action.spec import load_spec  # lazily: `immu report` must start fast
+
     path = args.file if args.file != "immu.yml" else env_default("IMMU_SPEC", "immu.yml")
     return load_spec(Path(path))
 

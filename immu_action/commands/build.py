@@ -6,8 +6,6 @@ import argparse
 import sys
 from typing import Any
 
-from immu_action import pipeline
-from immu_action.adapters import engine
 from immu_action.cli import add_json_argument, add_spec_argument, emit_json
 from immu_action.commands._common import spec_from
 
@@ -22,6 +20,9 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build and print the image ID (stdout), the build log going to stderr."""
+    from immu_action import pipeline
+    from immu_action.adapters import engine
+
     spec = spec_from(args)
     client = engine.connect()
     built = pipeline.build(client, spec, log=pipeline.log_to_stderr)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from immu_action.adapters import engine
-from immu_action.adapters.sandbox import collect_garbage
 from immu_action.cli import add_json_argument, emit_json, say
 
 
@@ -21,6 +19,9 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Remove what dead runs left; report what was removed."""
+    from immu_action.adapters import engine
+    from immu_action.adapters.sandbox import collect_garbage
+
     removed = collect_garbage(engine.connect(), everything=args.all)
     if args.json:
         emit_json({"removed": removed})

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from immu_action import flow, pipeline
-from immu_action.adapters import engine
+from immu_action import switches
 from immu_action.cli import add_json_argument, add_spec_argument, emit_json
 from immu_action.commands import _common as common
 from immu_action.errors import BadInput
@@ -23,7 +22,7 @@ def register(sub: Any) -> None:
                       help="push the image under its staging tag and test it by digest")
     push.add_argument("--no-push", dest="push", action="store_const", const="false",
                       help="push nothing; test the local image ID")
-    p.add_argument("--promote", choices=flow.SWITCHES, default=None,
+    p.add_argument("--promote", choices=switches.SWITCHES, default=None,
                    help="auto: promote when the gate allows (GitHub Actions); true: a refusal "
                    "fails the run (exit 3); false: never (default $IMMU_PROMOTE or auto)")
     p.add_argument("--insecure-registry", action="store_true",
@@ -32,15 +31,18 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=run)
 
 
-def _switch(value: str | None, env: str) -> flow.Switch:
+def _switch(value: str | None, env: str) -> switches.Switch:
     chosen = value or common.env_default(env, "auto")
-    if chosen not in flow.SWITCHES:
-        raise BadInput(f"{env}={chosen!r} is not valid (one of: {', '.join(flow.SWITCHES)})")
+    if chosen not in switches.SWITCHES:
+        raise BadInput(f"{env}={chosen!r} is not valid (one of: {', '.join(switches.SWITCHES)})")
     return chosen
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the whole flow; the outcome goes to stderr (and stdout with --json)."""
+    from immu_action import flow, pipeline
+    from immu_action.adapters import engine
+
     spec = common.spec_from(args)
     policy = common.fail_on(args)
     suites = common.suites_from(args)

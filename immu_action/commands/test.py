@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from immu_action import pipeline
-from immu_action.adapters import engine
-from immu_action.adapters.git import git_facts
 from immu_action.cli import add_json_argument, add_spec_argument, emit_json
 from immu_action.commands import _common as common
 from immu_action.errors import BadInput
-from immu_action.spec import Spec
+
+if TYPE_CHECKING:
+    from immu_action.spec import Spec
 
 
 def register(sub: Any) -> None:
@@ -31,6 +30,8 @@ def image_for(spec: Spec, image: str | None) -> str:
     """The reference to resolve: ``--image`` or the build's tag for the current commit."""
     if image:
         return image
+    from immu_action.adapters.git import git_facts
+
     sha = git_facts(spec.path.parent).sha
     if not sha:
         raise BadInput("no --image given and no git commit to find the built image by; "
@@ -40,6 +41,9 @@ def image_for(spec: Spec, image: str | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Resolve the image to its ID, run the suites, print (or --json) the outcome."""
+    from immu_action import pipeline
+    from immu_action.adapters import engine
+
     spec = common.spec_from(args)
     policy = common.fail_on(args)
     client = engine.connect()

@@ -175,8 +175,12 @@ def _not_xml(source: Path, e: ET.ParseError) -> BadInput:
     )
 
 
+class NotJUnit(BadInput):
+    """Well-formed XML whose root is not a JUnit element (e.g. a coverage.xml beside it)."""
+
+
 def _not_junit(source: Path, tag: str) -> BadInput:
-    return BadInput(
+    return NotJUnit(
         f"{source}: not a JUnit report: the root element is <{tag}>, "
         "expected <testsuites> or <testsuite>"
     )

@@ -42,13 +42,14 @@ def classify(
     def crash(message: str) -> TestResults:
         return suite_crash(suite=suite, message=message, log_tail=log_tail, partial=parsed)
 
-    if problem is not None:
-        return result(SuiteStatus.ERROR, crash(problem))
-    if timed_out:
+    if timed_out:  # a JUnit file cut short by the stop is expected then, not the news
+        note = f" ({problem})" if problem else ""
         return result(
             SuiteStatus.TIMED_OUT,
-            crash(f"suite {suite} timed out after {timeout_s:g}s and was stopped"),
+            crash(f"suite {suite} timed out after {timeout_s:g}s and was stopped{note}"),
         )
+    if problem is not None:
+        return result(SuiteStatus.ERROR, crash(problem))
     has_junit = parsed.totals.tests > 0
     if exit_code not in (0, None) and not has_junit:
         return result(

@@ -280,3 +280,33 @@ def test_build_failure_names_the_step(tmp_path: Path, busybox_image: str,
     err = capsys.readouterr().err
     assert code == 2
     assert "building image failed" in err and "returned a non-zero code: 7" in err
+
+
+def test_foreign_xml_is_skipped_and_truncated_junit_counts(
+        tmp_path: Path, busybox_image: str, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = write_project(tmp_path, busybox_image, """\
+    version: 1
+    image: {repository: local/immu-xml}
+    tests:
+      mixed:
+        command:
+          - sh
+          - -c
+          - cp /fixtures/it.xml $IMMU_RESULTS/; echo '<coverage/>' > $IMMU_RESULTS/coverage.xml
+      cut:
+        command:
+          - sh
+          - -c
+          - >-
+            printf '<testsuite><testcase name="a"/><testcase name="b"/><testca'
+            > $IMMU_RESULTS/cut.xml; sleep 300
+        timeout: 1s
+    """)
+    code, result, err = run_cli(["run", "-f", str(spec)], capsys)
+    assert code == 1
+    suites = {s["name"]: s for s in result["suites"]}
+    assert suites["mixed"]["status"] == "passed" and suites["mixed"]["totals"]["tests"] == 1
+    assert "skipping coverage.xml" in err
+    cut = suites["cut"]
+    assert cut["status"] == "timed_out"
+    assert cut["totals"]["passed"] == 2 and cut["totals"]["errors"] == 1

@@ -67,3 +67,10 @@ def test_a_problem_before_the_run_is_an_error() -> None:
 def test_exit_zero_without_junit_passes_with_zero_tests() -> None:
     r = run(parsed=EMPTY)
     assert r.status is SuiteStatus.PASSED and r.results.totals.tests == 0
+
+
+def test_timeout_wins_over_a_junit_file_cut_short() -> None:
+    r = run(exit_code=None, timed_out=True, parsed=FAILING, problem="unreadable JUnit: x.xml")
+    assert r.status is SuiteStatus.TIMED_OUT
+    assert "timed out" in r.results.failures[-1].message
+    assert "x.xml" in r.results.failures[-1].message
