@@ -1,7 +1,7 @@
 """Promote a tested digest by manifest copy; roll a tag back; trace a tag's history.
 
-Promotion = GET the manifest by digest (sha256 verified), HEAD each target tag (the
-immutability check: an immutable tag already on another digest refuses the whole
+Promotion = GET the manifest by digest (sha256 verified) while HEADing each target tag
+concurrently (the immutability check: an immutable tag already on another digest refuses the whole
 promotion before any write; on the same digest nothing is written), PUT the same bytes
 and media type (the registry's ``Docker-Content-Digest`` must equal the digest), then an
 audit record per moved tag. Same repository: GET, HEAD, PUT and no blob upload.
@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from immu_action.adapters.registry import Manifest, Reference, RegistryClient, parse_reference
 from immu_action.adapters.registry_audit import chain_head, history, write_record
 from immu_action.adapters.registry_copy import CopyStats, copy_manifest
-from immu_action.core.audit import Action, AuditRecord
+from immu_action.core.audit import EMPTY_BLOB, EMPTY_DIGEST, Action, AuditRecord
 from immu_action.errors import BadInput, PolicyRefused
 
 DEFAULT_MUTABLE = ("latest",)
@@ -120,10 +121,9 @@ def promote(source: str, targets: Sequence[str], *, mutable: Collection[str] = D
     refs = parse_targets(src, targets)
     registries = registries or Registries()
     src_client = registries.get(src.host)
-    manifest = src_client.get_manifest(src.repository, src.digest)
-    current = [(ref, registries.get(ref.host).head_manifest(ref.repository, str(ref.tag)))
-               for ref in refs]
+    manifest, current, chains = _read_phase(registries, src, refs, audit)
     _check_immutable(current, manifest.digest, mutable, action)
+    extra = {EMPTY_DIGEST: EMPTY_BLOB} if audit else None
     results = []
     for ref, previous in current:
         if previous == manifest.digest:
@@ -133,9 +133,9 @@ def promote(source: str, targets: Sequence[str], *, mutable: Collection[str] = D
         dst = registries.get(ref.host)
         stats = CopyStats()
         copy_manifest(src_client, src.repository, manifest, dst, ref.repository,
-                      str(ref.tag), stats)
-        record = _record(dst, ref, manifest, previous, provenance or Provenance(), action,
-                         source) if audit else None
+                      str(ref.tag), stats, extra)
+        record = _record(dst, ref, manifest, previous, chains[str(ref)],
+                         provenance or Provenance(), action, source) if audit else None
         results.append(TagResult(reference=str(ref), digest=manifest.digest,
                                  previous_digest=previous, written=True, record=record,
                                  copy=stats.as_dict()))
@@ -143,13 +143,31 @@ def promote(source: str, targets: Sequence[str], *, mutable: Collection[str] = D
                            media_type=manifest.media_type, tags=tuple(results))
 
 
+def _read_phase(registries: Registries, src: Reference, refs: list[Reference], audit: bool,
+                ) -> tuple[Manifest, list[tuple[Reference, str | None]], dict[str, str | None]]:
+    """GET the manifest, HEAD each target tag and its audit chain head, all concurrently."""
+    def tag_head(ref: Reference) -> str | None:
+        return registries.get(ref.host).head_manifest(ref.repository, str(ref.tag))
+
+    def chain(ref: Reference) -> str | None:
+        return chain_head(registries.get(ref.host), ref.repository, str(ref.tag))
+
+    with ThreadPoolExecutor(max_workers=min(8, 1 + 2 * len(refs))) as pool:
+        got = pool.submit(registries.get(src.host).get_manifest, src.repository, str(src.digest))
+        tags = [pool.submit(tag_head, ref) for ref in refs]
+        chains = {str(ref): pool.submit(chain, ref) for ref in refs} if audit else {}
+        return (got.result(), [(ref, f.result()) for ref, f in zip(refs, tags, strict=True)],
+                {k: f.result() for k, f in chains.items()})
+
+
 def _record(client: RegistryClient, ref: Reference, manifest: Manifest, previous: str | None,
-            provenance: Provenance, action: Action, source: str) -> str:
+            previous_record: str | None, provenance: Provenance, action: Action,
+            source: str) -> str:
     """Append one audit record to the tag's chain; returns the record's digest."""
     tag = str(ref.tag)
     record = AuditRecord(action=action, repository=ref.repository, tag=tag,
                          digest=manifest.digest, previous_digest=previous,
-                         previous_record=chain_head(client, ref.repository, tag),
+                         previous_record=previous_record,
                          time=_now(), commit=provenance.commit, run_url=provenance.run_url,
                          tests=provenance.tests, actor=provenance.actor, source=source)
     return write_record(client, ref.repository, record, manifest)

@@ -241,15 +241,16 @@ class RegistryClient:
                                 f"{r.status_code}{_error_detail(r)}")
         r.close()
 
-    def mount_blob(self, repo: str, digest: str, from_repo: str,
+    def mount_blob(self, repo: str, digest: str, from_repo: str, body: bytes | None = None,
                    ) -> Literal["mounted", "copied"]:
-        """Cross-repository mount; on 202 stream the blob into the opened upload."""
+        """Cross-repository mount; on 202 upload ``body`` or stream the blob from ``from_repo``
+        into the opened upload."""
         scope = (f"repository:{from_repo}:pull",)
         r = self._call("POST", repo, f"blobs/uploads/?mount={digest}&from={from_repo}",
                        ok=(201, 202), write=True, extra_scope=scope)
         r.close()
         if r.status_code == 201:
             return "mounted"
-        self.upload_blob(repo, digest, self.blob_stream(from_repo, digest),
-                         location=r.headers["Location"])
+        self.upload_blob(repo, digest, body if body is not None
+                         else self.blob_stream(from_repo, digest), location=r.headers["Location"])
         return "copied"

@@ -8,8 +8,10 @@ registry: blobs the target lacks are streamed GET -> PUT. An index is copied as 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from immu_action.adapters.registry import (
     INDEX_TYPES,
@@ -19,6 +21,8 @@ from immu_action.adapters.registry import (
     parse_manifest,
 )
 from immu_action.errors import RegistryError
+
+PARALLEL = 4  # concurrent blob transfers per manifest
 
 
 @dataclass(kw_only=True)
@@ -49,8 +53,13 @@ def _blob_descriptors(doc: dict[str, Any], what: str) -> list[dict[str, Any]]:
 
 
 def ensure_content(src: RegistryClient, src_repo: str, manifest: Manifest,
-                   dst: RegistryClient, dst_repo: str, stats: CopyStats) -> None:
-    """Make every blob and child manifest of ``manifest`` present in ``dst_repo``."""
+                   dst: RegistryClient, dst_repo: str, stats: CopyStats,
+                   extra: Mapping[str, bytes] | None = None) -> None:
+    """Make every blob and child manifest of ``manifest`` present in ``dst_repo``.
+
+    ``extra`` (digest -> small bytes) are more blobs to have there, transferred in the same
+    concurrent batch (the audit record's empty config).
+    """
     what = f"{src.host}/{src_repo}@{manifest.digest}"
     doc = parse_manifest(manifest.data, what)
     if manifest.media_type in INDEX_TYPES:
@@ -64,37 +73,44 @@ def ensure_content(src: RegistryClient, src_repo: str, manifest: Manifest,
             stats.manifests_put += 1
             stats.children.append(digest)
     elif manifest.media_type in MANIFEST_TYPES:
-        for desc in _blob_descriptors(doc, what):
-            _ensure_blob(src, src_repo, dst, dst_repo, desc, stats)
+        descs = _blob_descriptors(doc, what)
+        extras = [{"digest": d, "size": len(b), "body": b} for d, b in (extra or {}).items()]
+        # Blobs are independent: mount/copy them concurrently (as skopeo and docker do).
+        with ThreadPoolExecutor(max_workers=min(PARALLEL, len(descs) + len(extras))) as pool:
+            outcomes = list(pool.map(
+                lambda d: _ensure_blob(src, src_repo, dst, dst_repo, d), descs + extras))
+        for outcome, desc in zip(outcomes[:len(descs)], descs, strict=True):  # image blobs
+            if outcome == "mounted":
+                stats.blobs_mounted += 1
+            elif outcome == "present":
+                stats.blobs_present += 1
+            else:
+                stats.blobs_streamed += 1
+                stats.bytes_streamed += int(desc.get("size", 0))
     else:
         raise RegistryError(f"{what}: cannot copy media type {manifest.media_type!r}; "
                             "only OCI/Docker v2 manifests and indexes are supported")
 
 
 def _ensure_blob(src: RegistryClient, src_repo: str, dst: RegistryClient, dst_repo: str,
-                 desc: dict[str, Any], stats: CopyStats) -> None:
+                 desc: dict[str, Any]) -> Literal["mounted", "present", "copied"]:
     """Mount within a registry (no HEAD: a mount of a present blob is a 201 too)."""
-    digest = str(desc["digest"])
+    digest, body = str(desc["digest"]), desc.get("body")
     if src is dst:
-        if dst.mount_blob(dst_repo, digest, src_repo) == "mounted":
-            stats.blobs_mounted += 1
-        else:
-            stats.blobs_streamed += 1
-            stats.bytes_streamed += int(desc.get("size", 0))
-        return
+        return dst.mount_blob(dst_repo, digest, src_repo, body)
     if dst.blob_exists(dst_repo, digest):
-        stats.blobs_present += 1
-        return
-    dst.upload_blob(dst_repo, digest, src.blob_stream(src_repo, digest))
-    stats.blobs_streamed += 1
-    stats.bytes_streamed += int(desc.get("size", 0))
+        return "present"
+    dst.upload_blob(dst_repo, digest, body if body is not None
+                    else src.blob_stream(src_repo, digest))
+    return "copied"
 
 
 def copy_manifest(src: RegistryClient, src_repo: str, manifest: Manifest,
-                  dst: RegistryClient, dst_repo: str, tag: str, stats: CopyStats) -> str:
+                  dst: RegistryClient, dst_repo: str, tag: str, stats: CopyStats,
+                  extra: Mapping[str, bytes] | None = None) -> str:
     """PUT ``manifest`` under ``dst_repo:tag`` after making its content present there."""
     if not (src is dst and src_repo == dst_repo):
-        ensure_content(src, src_repo, manifest, dst, dst_repo, stats)
+        ensure_content(src, src_repo, manifest, dst, dst_repo, stats, extra)
     digest = dst.put_manifest(dst_repo, tag, manifest.data, manifest.media_type)
     stats.manifests_put += 1
     if digest != manifest.digest:

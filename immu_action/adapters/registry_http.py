@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import ipaddress
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -85,6 +86,7 @@ class Transport:
         self.session.headers["User-Agent"] = "immu-action"
         self._challenge: tuple[str, dict[str, str]] | None = None
         self._tokens: dict[tuple[str, ...], str] = {}
+        self._auth_lock = threading.Lock()
         self.requests_sent = 0
 
     def __repr__(self) -> str:
@@ -107,12 +109,13 @@ class Transport:
         waited, attempt, authed = 0.0, 0, False
         while True:
             attempt += 1
-            response = self._send(method, path, scope, headers, body, stream, attempt, waited)
+            sent = self._auth_header(scope)
+            response = self._send(method, path, sent, headers, body, stream, attempt)
             if response is None:
                 pause = self.retry.delay(attempt, None)
             elif response.status_code == 401 and not authed:
                 authed = True
-                self._authenticate(response, scope, path)
+                self._authenticate(response, scope, path, sent)
                 attempt -= 1  # the auth round trip is not a failure
                 continue
             elif response.status_code in (401, 403):
@@ -138,12 +141,11 @@ class Transport:
                              f"and {waited:.1f}s of backoff (last: {last}); the registry is "
                              "overloaded or failing, retry later")
 
-    def _send(self, method: str, path: str, scope: tuple[str, ...],
+    def _send(self, method: str, path: str, auth: str | None,
               headers: Mapping[str, str] | None, body: Body, stream: bool,
-              attempt: int, waited: float) -> requests.Response | None:
+              attempt: int) -> requests.Response | None:
         """One HTTP exchange; a connection error returns None while tries remain."""
         all_headers = dict(headers or {})
-        auth = self._auth_header(scope)
         if auth:
             all_headers["Authorization"] = auth
         data = body() if callable(body) else body
@@ -171,16 +173,21 @@ class Transport:
         return f"Bearer {token}" if token else None
 
     def _authenticate(self, response: requests.Response, scope: tuple[str, ...],
-                      path: str) -> None:
+                      path: str, sent: str | None) -> None:
         """Learn the challenge of a 401 and fetch a fresh token for ``scope`` if Bearer."""
         header = response.headers.get("WWW-Authenticate", "")
         response.close()
         scheme, params = parse_challenge(header)
         if scheme not in ("basic", "bearer"):
             raise RegistryError(f"{self.host}: unsupported auth challenge {scheme!r} on {path}")
-        self._challenge = (scheme, params)
-        if scheme == "bearer":
-            self._tokens[scope] = self._fetch_token(params, scope)
+        # Concurrent requests may all meet a 401: one fetches the token, the others reuse it.
+        with self._auth_lock:
+            self._challenge = (scheme, params)
+            if scheme != "bearer":
+                return
+            cached = self._tokens.get(scope)
+            if cached is None or f"Bearer {cached}" == sent:
+                self._tokens[scope] = self._fetch_token(params, scope)
 
     def _fetch_token(self, params: dict[str, str], scope: tuple[str, ...]) -> str:
         """The Bearer token flow: GET realm?service=&scope= with Basic credentials if any."""
