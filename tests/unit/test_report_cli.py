@@ -97,7 +97,7 @@ def test_bad_input_with_json_is_one_error_object(capsys: pytest.CaptureFixture[s
     payload = json.loads(capsys.readouterr().out)
     assert code == 2
     assert payload["exit_code"] == 2
-    assert payload["error"]["type"] == "BadInput"
+    assert payload["error"]["type"] == "NotJUnit"  # a BadInput: exit 2
     assert "not_junit.xml" in payload["error"]["message"]
 
 
