@@ -236,9 +236,18 @@ class TraceResult:
         """False when the tag moved outside immu (its digest is not the newest record's)."""
         return bool(self.records) and self.records[0][1].digest == self.digest
 
+    @property
+    def provenance(self) -> AuditRecord | None:
+        """The promotion that vouches for the current digest (after a rollback: the
+        original promotion of the digest rolled back to), None if immu never promoted it."""
+        same = [r for _, r in self.records if r.digest == self.digest] if self.in_sync else []
+        promoted = [r for r in same if r.action == "promote"]
+        found = promoted or same
+        return found[0] if found else None
+
     def as_dict(self) -> dict[str, Any]:
-        """JSON form: the current digest, the newest record's provenance, the history."""
-        newest = self.records[0][1] if self.in_sync else None
+        """JSON form: the current digest, its provenance (commit, run, tests), the history."""
+        newest = self.provenance
         return {"reference": self.reference, "digest": self.digest, "in_sync": self.in_sync,
                 "commit": newest.commit if newest else None,
                 "run_url": newest.run_url if newest else None,

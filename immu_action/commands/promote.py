@@ -69,7 +69,8 @@ def print_result(result: PromotionResult, as_json: bool) -> None:
         emit_json(result.as_dict())
         return
     for t in result.tags:
-        verb = "already at" if not t.written else f"{result.action}d to"
+        verb = ("already at" if not t.written
+                else "promoted to" if result.action == "promote" else "rolled back to")
         was = f" (was {t.previous_digest})" if t.written and t.previous_digest else ""
         say(f"{t.reference}: {verb} {result.digest}{was}")
 

@@ -28,7 +28,7 @@ def _human(result: TraceResult) -> None:
     if result.records and not result.in_sync:
         say("  warning: the tag was moved outside immu; its newest record names "
             f"{result.records[0][1].digest}")
-    if data["commit"] or data["run_url"] or data["tests"]:
+    if result.provenance is not None:
         tests = data["tests"] or {}
         say(f"  commit {data['commit'] or '-'}  run {data['run_url'] or '-'}  tests "
             + (f"{tests.get('passed', '?')}/{tests.get('tests', '?')} passed" if tests else "-"))

@@ -161,6 +161,8 @@ def test_rollback_and_trace_walk_the_audit_chain(
     back = rollback(target, registries=pool(registry),
                     provenance=Provenance(commit="r" * 40))
     assert back.digest == digests[1] and back.tags[0].previous_digest == digests[2]
+    after = trace(target, registries=pool(registry)).as_dict()
+    assert after["commit"] == "1" * 40 and after["run_url"] == "https://ci/1"
     back2 = rollback(target, registries=pool(registry))
     assert back2.digest == digests[0]  # not back to digests[2]: that one was rolled back
     with pytest.raises(BadInput, match="only 0 earlier"):
@@ -171,6 +173,8 @@ def test_rollback_and_trace_walk_the_audit_chain(
     assert [r.action for _, r in history] == ["rollback", "rollback", "rollback",
                                              "promote", "promote", "promote"]
     assert history[3][1].commit == "2" * 40
+    # After the rollbacks the tag is back on digests[2]: its provenance is its promotion.
+    assert trace(target, registries=pool(registry)).as_dict()["commit"] == "2" * 40
     with pytest.raises(BadInput, match="not an earlier promoted digest"):
         rollback(target, to="sha256:" + "f" * 64, registries=pool(registry))
 
