@@ -20,7 +20,7 @@ import requests
 from docker.models.containers import Container
 
 from immu_action.adapters.engine import LogSink, retry
-from immu_action.adapters.signals import shielded
+from immu_action.adapters.signals import deferred, shielded
 from immu_action.errors import EngineError
 
 RUN_LABEL = "immu.run"
@@ -68,11 +68,12 @@ class Sandbox:
     def network(self, name: str) -> str:
         """Create a private bridge network; returns its name."""
         full = f"immu-{self.run_id}-{name}"
-        try:
-            net = self.client.networks.create(full, driver="bridge", labels=self.labels)
-        except docker.errors.APIError as e:
-            raise EngineError(f"creating network {full} failed: {e.explanation}") from e
-        self._networks.append(str(net.id))
+        with deferred():  # a signal between create and append would leak the network
+            try:
+                net = self.client.networks.create(full, driver="bridge", labels=self.labels)
+            except docker.errors.APIError as e:
+                raise EngineError(f"creating network {full} failed: {e.explanation}") from e
+            self._networks.append(str(net.id))
         return full
 
     def container(
@@ -91,8 +92,18 @@ class Sandbox:
         """Create (not start) a labelled container attached to ``network`` as ``alias``."""
         full = f"immu-{self.run_id}-{name}"
         endpoint = self.client.api.create_endpoint_config(aliases=[alias])
+        with deferred():  # a signal between create and append would leak the container
+            container = self._create(image, full, command, env, network, endpoint, alias,
+                                     healthcheck, workdir, user)
+            self._containers.append(str(container.id))
+        return container
+
+    def _create(self, image: str, full: str, command: Sequence[str] | None,
+                env: Mapping[str, str], network: str, endpoint: Any, alias: str,
+                healthcheck: Mapping[str, Any] | None, workdir: str | None,
+                user: str | None) -> Container:
         try:
-            container = self.client.containers.create(
+            return self.client.containers.create(
                 image,
                 command=list(command) if command is not None else None,
                 name=full,
@@ -107,11 +118,9 @@ class Sandbox:
                 detach=True,
             )
         except docker.errors.ImageNotFound as e:
-            raise EngineError(f"{name}: image {image} is not on this engine") from e
+            raise EngineError(f"{full}: image {image} is not on this engine") from e
         except docker.errors.APIError as e:
             raise EngineError(f"creating container {full} failed: {e.explanation}") from e
-        self._containers.append(str(container.id))
-        return container
 
     def remove_container(self, container_id: str) -> None:
         """Remove one container now (force, with its anonymous volumes)."""
@@ -132,8 +141,23 @@ class Sandbox:
                 _quietly(lambda cid=cid: self.client.api.remove_container(cid, force=True, v=True))
             for nid in reversed(self._networks):
                 _quietly(lambda nid=nid: self.client.api.remove_network(nid))
+            self._sweep()
         self._containers.clear()
         self._networks.clear()
+
+
+    def _sweep(self) -> None:
+        """Remove anything else labelled with this run (belt and braces after a crash)."""
+        flt = {"label": f"{RUN_LABEL}={self.run_id}"}
+        try:
+            leftovers = self.client.containers.list(all=True, filters=flt)
+            networks = self.client.networks.list(filters=flt)
+        except (docker.errors.APIError, requests.exceptions.RequestException):
+            return
+        for c in leftovers:
+            _quietly(lambda c=c: c.remove(force=True, v=True))
+        for n in networks:
+            _quietly(n.remove)
 
 
 def _quietly(call: Any) -> None:

@@ -47,3 +47,19 @@ def shielded() -> Iterator[None]:
     """Within this block termination signals are ignored, so cleanup runs to its end."""
     with _handlers(signal.SIG_IGN):
         yield
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Hold termination signals until the block ends (then they are delivered).
+
+    Wraps "create a resource, then remember it": a signal in between would leak it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
