@@ -175,6 +175,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--docker-runs", type=int, default=5)
     args = parser.parse_args()
+    if shutil.which("skopeo") is None:
+        raise SystemExit("skopeo is not installed: apt-get install skopeo (the peer we measure)")
     registry = start_registry("bench")
     config = docker_config(registry.host)
     digest, size = build_image(registry.host, config, args.size_mb, args.layers)

@@ -207,3 +207,18 @@ def test_verify_pushed_proves_tested_is_shipped(
     with pytest.raises(RegistryError, match="not the tested image"):
         verify_pushed(image.repository, image.tag, pushed_images[1].image_id,
                       client=registry.client())
+
+
+def test_verify_pushed_finds_the_tested_child_of_an_index(
+        registry: Registry, pushed_images: list[Pushed]) -> None:
+    digest = _push_index(registry, pushed_images[:2])
+    client = registry.client()
+    tag = fresh("pushed-index")
+    index = client.get_manifest("immu-test/app", digest)
+    client.put_manifest("immu-test/app", tag, index.data, index.media_type)
+    got = verify_pushed(f"{registry.host}/immu-test/app", tag, pushed_images[1].image_id,
+                        client=client)
+    assert got.manifest_digest == digest and got.media_type == DOCKER_LIST
+    with pytest.raises(RegistryError, match="not the tested image"):
+        verify_pushed(f"{registry.host}/immu-test/app", tag, pushed_images[2].image_id,
+                      client=client)

@@ -145,6 +145,9 @@ def test_bearer_token_flow_with_refresh(registry: Registry,
         traced = trace(f"{proxy.host}/immu-test/app:bearer", registries=pool)
         assert traced.digest == pushed_images[0].digest and len(traced.records) == 1
         assert len(proxy.token_requests) == asked + 1  # one refresh, then the cache serves
+        promote(source(proxy, pushed_images[0]), ["immu-test/bearer-mount:v1"], registries=pool)
+        assert ("repository:immu-test/bearer-mount:pull,push repository:immu-test/app:pull"
+                in proxy.token_requests)  # a mount needs push on the target, pull on the source
         with pytest.raises(RegistryError, match="token service refused") as failed:
             trace(f"{proxy.host}/immu-test/app:bearer", registries=via(proxy, Sleeps(), "bad-pw"))
     assert "bad-pw" not in str(failed.value)

@@ -63,6 +63,8 @@ class Registry:
 
 _STATE: dict[str, Registry] = {}
 _TMP = Path(tempfile.mkdtemp(prefix="immu-registry-"))
+# Registered first, so it runs last (atexit is LIFO): after every instance has stopped.
+atexit.register(shutil.rmtree, _TMP, True)
 
 
 def _free_port() -> int:
