@@ -48,9 +48,6 @@ from tests.support.registry import (  # noqa: E402
     start_registry,
 )
 
-CLI = ("import sys, immu_action.cli as c\n"
-       "c.COMMANDS = tuple(dict.fromkeys(c.COMMANDS + ('promote', 'rollback', 'trace')))\n"
-       "sys.exit(c.main(sys.argv[1:]))\n")
 REPO = "bench/app"
 
 
@@ -95,7 +92,7 @@ def runners(host: str, digest: str, config: Path) -> dict[str, Callable[[str], N
         promote(source, [f"{host}/{target}"], registries=Registries(clients={host: client}))
 
     def ours_cli(target: str) -> None:
-        sh([sys.executable, "-c", CLI, "promote", source, f"{host}/{target}"], env)
+        sh([sys.executable, "-m", "immu_action", "promote", source, f"{host}/{target}"], env)
 
     def skopeo(target: str) -> None:
         sh(["skopeo", "copy", "-q", "--src-tls-verify=false", "--dest-tls-verify=false",

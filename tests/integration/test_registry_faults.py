@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -155,17 +156,22 @@ def test_bearer_token_flow_with_refresh(registry: Registry,
 
 def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """``immu ARGS`` in a subprocess, as a user runs it (main's single error handler)."""
-    code = ("import sys, immu_action.cli as c\n"
-            "c.COMMANDS = tuple(dict.fromkeys(c.COMMANDS + ('promote', 'rollback', 'trace')))\n"
-            "sys.exit(c.main(sys.argv[1:]))\n")
     full = {k: v for k, v in os.environ.items() if not k.startswith("IMMU_REGISTRY_")}
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          cwd=ROOT, env={**full, **env}, check=False, timeout=120)
+    return subprocess.run([sys.executable, "-m", "immu_action", *args], capture_output=True,
+                          text=True, cwd=ROOT, env={**full, **env}, check=False, timeout=120)
 
 
 def test_cli_uses_docker_config_credentials_and_prints_json(
         registry: Registry, pushed_images: list[Pushed], tmp_path: Path) -> None:
     config = support.docker_config(registry.host)
+    try:
+        _cli_with_docker_config(registry, pushed_images, tmp_path, config)
+    finally:
+        shutil.rmtree(config, ignore_errors=True)
+
+
+def _cli_with_docker_config(registry: Registry, pushed_images: list[Pushed], tmp_path: Path,
+                            config: Path) -> None:
     env = {"DOCKER_CONFIG": str(config), "GITHUB_SHA": "c" * 40}
     results = tmp_path / "results.json"
     results.write_text(json.dumps({"totals": {"tests": 4, "passed": 4, "failed": 0}}))
