@@ -216,7 +216,8 @@ class Transport:
     def _who(self) -> str:
         """Which identity we used, without the secret."""
         if not self.credentials:
-            return "(anonymous: no credentials found)"
+            return ("(anonymous: no credentials found in IMMU_REGISTRY_USERNAME/PASSWORD or in "
+                    "the Docker config's auths; credential helpers are not run)")
         return f"of user {self.credentials.username!r} from {self.credentials.source}"
 
     def _refused(self, method: str, path: str, response: requests.Response,

@@ -118,6 +118,20 @@ def test_manifest_digest_mismatch_aborts_the_promotion(
     assert registry.client().head_manifest("immu-test/app", "corrupt") is None
 
 
+def test_refused_mount_falls_back_to_a_streamed_copy(
+        registry: Registry, pushed_images: list[Pushed]) -> None:
+    with FaultProxy(registry.port) as proxy:
+        # The registry answers 202 (an upload session) instead of 201, as when it declines.
+        proxy.add(Rule(method="POST", path=r"\?mount=", strip_query=True, times=100))
+        result = promote(source(proxy, pushed_images[1]), ["immu-test/no-mount:v1"],
+                         registries=via(proxy, Sleeps()), audit=False)
+        streamed = [s for s in proxy.seen if s.method == "PUT" and "/blobs/uploads/" in s.path]
+    copy = result.tags[0].copy
+    assert copy["blobs_mounted"] == 0 and copy["blobs_streamed"] == len(streamed) >= 2
+    assert sum(s.body_bytes for s in streamed) == copy["bytes_streamed"] > 0
+    assert registry.client().head_manifest("immu-test/no-mount", "v1") == pushed_images[1].digest
+
+
 def test_wrong_password_is_a_clear_error_without_the_secret(
         registry: Registry, pushed_images: list[Pushed]) -> None:
     secret = "not-the-password-0451"

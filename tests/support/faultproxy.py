@@ -28,6 +28,7 @@ class Rule:
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     corrupt: bool = False
+    strip_query: bool = False  # forward without the query (a mount becomes a plain upload)
     times: int = 1
     hits: int = 0
 
@@ -200,6 +201,8 @@ class FaultProxy:
                         self.wfile.write(body)
                     proxy._record(Seen(method, path, rule.status, size, True))
                     return
+                if rule is not None and rule.strip_query:
+                    path = path.split("?", 1)[0]
                 self._forward(method, path, corrupt=bool(rule and rule.corrupt))
 
             def _forward(self, method: str, path: str, *, corrupt: bool) -> None:
