@@ -1,0 +1,511 @@
+"""End to end: the example workflows themselves run under ``act`` on the example service.
+
+One temporary git repository (``acme/shop``) holds ``examples/python-service`` plus the four
+files of ``examples/workflows`` under ``.github/workflows``. Exactly two things are rewritten in
+the copies, and ``test_only_the_registry_and_base_images_differ`` proves nothing else is:
+- ``immu.yml``: ``image.repository`` -> a fresh repository on the loopback test registry, and the
+  two public base images -> the offline ones of ``immu.offline.yml`` (``immu-base/python:3``,
+  ``immu-base/postgres:15``, built by ``scripts/base-images.sh``), so the workflows keep their
+  default ``spec: immu.yml`` untouched;
+- ``rollback.yml``: its ``IMAGE:`` (the user's ``image.repository``) -> that same repository.
+The registry credentials reach the workflows the way the examples expect them: the variable
+``REGISTRY_USERNAME`` and the secret ``REGISTRY_PASSWORD``.
+
+The events run in file order on the same repository, registry and GitHub emulator (each test
+adds the commit it needs), so later events see what earlier ones promoted: pull request, push to
+protected main, push to main while it is unprotected, tag ``v1.2.3`` on a newer commit (and its
+re-run), rollback of ``latest`` to main's digest, and a red run. Each test asserts the job's
+outcome, the action's outputs, the registry's tags and digests, the GitHub calls recorded by the
+emulator (no OpenAPI violation), the step summary and that no container or network labelled
+``immu.run`` by this run is left.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import pytest
+import requests
+
+from immu_action.core.audit import AUDIT_TAG_PREFIX
+from tests.support.act import (
+    GIT,
+    ROOT,
+    ActError,
+    ActRun,
+    export_tree,
+    make_repo,
+    push_event,
+    run_act,
+)
+from tests.support.github_emulator import GitHubEmulator
+from tests.support.registry import PASSWORD, USER, Registry, start_registry
+
+pytestmark = pytest.mark.docker
+
+EXAMPLE = ROOT / "examples" / "python-service"
+WORKFLOWS = ROOT / "examples" / "workflows"
+REPOSITORY = "acme/shop"
+EXAMPLE_REPOSITORY = "127.0.0.1:5000/example/python-service"
+ROLLBACK_IMAGE = "registry.example.com/acme/shop"
+PUBLIC_TO_OFFLINE = {"python:3.12-slim": "immu-base/python:3",
+                     "postgres:16": "immu-base/postgres:15"}
+SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
+TIMINGS: dict[str, float] = {}
+
+
+@dataclass
+class World:
+    """What the events share: the repository, the registry, the emulator and the digests."""
+
+    repo: Path
+    work: Path
+    checkout: Path
+    registry: Registry
+    image: str  # host:port/path on the test registry
+    emulator: GitHubEmulator
+    docker: docker.DockerClient
+    history: list[str] = field(default_factory=list)  # main's commits, oldest first
+    digests: dict[str, str] = field(default_factory=dict)  # event -> promoted/pushed digest
+
+    @property
+    def path(self) -> str:
+        return self.image.split("/", 1)[1]
+
+    def commit(self, files: dict[str, str], message: str) -> str:
+        """Write ``files`` into the repository, commit, return the new HEAD."""
+        for name, text in files.items():
+            (self.repo / name).write_text(text)
+        git = [*GIT, "-C", str(self.repo)]
+        subprocess.run([*git, "add", "-A"], check=True)
+        subprocess.run([*git, "commit", "-qm", message], check=True)
+        return subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    def tags(self) -> dict[str, str]:
+        """Every image tag on the registry (not the audit trail's) and its manifest digest."""
+        return {t: d for t, d in self.all_tags().items() if not t.startswith(AUDIT_TAG_PREFIX)}
+
+    def audited(self) -> set[str]:
+        """The tags with an audit trail (``immu-audit-<tag>``)."""
+        return {t.removeprefix(AUDIT_TAG_PREFIX) for t in self.all_tags()
+                if t.startswith(AUDIT_TAG_PREFIX)}
+
+    def all_tags(self) -> dict[str, str]:
+        """Every tag of the repository on the registry and its manifest digest."""
+        client = self.registry.client()
+        url = f"http://{self.registry.host}/v2/{self.path}/tags/list"
+        answer = requests.get(url, auth=(USER, PASSWORD), timeout=10)
+        if answer.status_code == 404:
+            return {}
+        answer.raise_for_status()
+        names = answer.json().get("tags") or []
+        return {t: str(client.head_manifest(self.path, t)) for t in names}
+
+    def act(self, name: str, *, event: str, workflow: str, payload: dict[str, Any]) -> Event:
+        """Run one example workflow; returns its run plus what it did on GitHub and Docker."""
+        before = len(self.emulator.calls)
+        watch = ResourceWatch(self.docker, marker=str(self.work / name)).start()
+        try:
+            run = run_act(
+                self.repo, event=event, workflow=f".github/workflows/{workflow}",
+                payload=payload, work=self.work / name, action_checkout=self.checkout,
+                github_api_url=self.emulator.url, token=self.emulator.token,
+                variables={"REGISTRY_USERNAME": USER}, secrets={"REGISTRY_PASSWORD": PASSWORD},
+                timeout=420,
+            )
+        except ActError as e:
+            pytest.fail(str(e), pytrace=False)
+        finally:
+            watch.stop()
+        TIMINGS[name] = run.seconds
+        print(f"\nact {name}: {run.seconds:.1f}s")
+        return Event(run=run, calls=self.emulator.calls[before:], created=watch.created,
+                     leftovers=watch.leftovers())
+
+
+@dataclass(frozen=True)
+class Event:
+    """One act run and its side effects."""
+
+    run: ActRun
+    calls: list[Any]
+    created: dict[str, str]  # id -> name of each container/network this run's immu created
+    leftovers: dict[str, str]  # those of them that still exist
+
+    def out(self) -> dict[str, str]:
+        return self.run.outputs("immu")
+
+    def paths(self, method: str) -> list[str]:
+        return [c.path for c in self.calls if c.method == method]
+
+
+class ResourceWatch:
+    """Containers and networks labelled ``immu.run`` created by THIS act run's ``immu``.
+
+    The engine is shared with other test runs, so a bare label filter would see theirs too.
+    A resource is ours when the process named by its ``immu.pid`` label has our act work
+    directory (``marker``, where act puts RUNNER_TEMP) in its environment; the process is alive
+    while it creates them, and Docker's event stream tells us right then.
+    """
+
+    def __init__(self, client: docker.DockerClient, *, marker: str) -> None:
+        self.client, self.marker = client, marker.encode()
+        self.created: dict[str, str] = {}
+        self._kinds: dict[str, str] = {}
+        self._stream: Any = None
+        self._thread = threading.Thread(target=self._follow, daemon=True)
+
+    def start(self) -> ResourceWatch:
+        self._stream = self.client.events(
+            decode=True, filters={"type": ["container", "network"], "event": ["create"]})
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        time.sleep(0.5)  # let the stream deliver the last events
+        self._stream.close()
+        self._thread.join(timeout=5)
+
+    def _follow(self) -> None:
+        try:
+            for event in self._stream:
+                self._consider(event)
+        except Exception:  # the stream closed under us: stop() was called
+            return
+
+    def _consider(self, event: dict[str, Any]) -> None:
+        kind, rid = event.get("Type"), event.get("Actor", {}).get("ID", "")
+        try:
+            if kind == "container":
+                info = self.client.api.inspect_container(rid)
+                labels, name = info["Config"]["Labels"] or {}, info["Name"].lstrip("/")
+            else:
+                info = self.client.api.inspect_network(rid)
+                labels, name = info.get("Labels") or {}, info["Name"]
+        except docker.errors.NotFound:
+            return  # gone before we looked: removed, hence not a leftover
+        if "immu.run" not in labels:
+            return
+        try:
+            environ = Path(f"/proc/{int(labels.get('immu.pid', '0'))}/environ").read_bytes()
+        except (OSError, ValueError):
+            return
+        if self.marker in environ:
+            self.created[rid] = name
+            self._kinds[rid] = str(kind)
+
+    def leftovers(self) -> dict[str, str]:
+        """Which of ours still exist."""
+        left = {}
+        for rid, name in self.created.items():
+            try:
+                if self._kinds[rid] == "container":
+                    self.client.api.inspect_container(rid)
+                else:
+                    self.client.api.inspect_network(rid)
+            except docker.errors.NotFound:
+                continue
+            left[rid] = name
+        return left
+
+
+def _rewrite(text: str, replacements: dict[str, str], *, where: str) -> str:
+    for old, new in replacements.items():
+        assert text.count(old) == 1, f"{where}: expected {old!r} once (the example changed?)"
+        text = text.replace(old, new)
+    return text
+
+
+def _base_images() -> None:
+    done = subprocess.run([str(ROOT / "scripts" / "base-images.sh"), "python", "postgres"],
+                          capture_output=True, text=True, timeout=1800, check=False)
+    if done.returncode != 0:
+        pytest.fail(f"scripts/base-images.sh python postgres failed:\n{done.stderr[-4000:]}")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory,
+          docker_client: docker.DockerClient) -> Iterator[World]:
+    """The example repository, registry image and emulator shared by every event below."""
+    registry = start_registry("main")  # the session's loopback registry (tests/support)
+    _base_images()
+    base = tmp_path_factory.mktemp("e2e-workflows")
+    image = f"{registry.host}/example/python-service-{uuid.uuid4().hex[:10]}"
+    spec = _rewrite((EXAMPLE / "immu.yml").read_text(),
+                    {EXAMPLE_REPOSITORY: image, **PUBLIC_TO_OFFLINE}, where="immu.yml")
+    flows = base / "workflows"
+    flows.mkdir()
+    for wf in sorted(WORKFLOWS.glob("*.yml")):
+        text = wf.read_text()
+        if wf.name == "rollback.yml":
+            text = _rewrite(text, {ROLLBACK_IMAGE: image}, where=wf.name)
+        (flows / wf.name).write_text(text)
+    repo = base / "repo"
+    sha = make_repo(repo, workflows=sorted(flows.glob("*.yml")), files_from=EXAMPLE,
+                    files={"immu.yml": spec}, repository=REPOSITORY)
+    emulator = GitHubEmulator(owner="acme", repo="shop").start()
+    world = World(repo=repo, work=base / "act", registry=registry, image=image,
+                  emulator=emulator, docker=docker_client,
+                  checkout=export_tree(ROOT, base / "immu-action"), history=[sha])
+    try:
+        yield world
+    finally:
+        emulator.stop()
+        for ref in {t for img in docker_client.images.list(name=image)
+                    for t in img.tags if t.startswith(image + ":")}:
+            docker_client.images.remove(ref, noprune=False)
+        shutil.rmtree(base, ignore_errors=True)
+        print("\ne2e workflow timings: "
+              + ", ".join(f"{k} {v:.1f}s" for k, v in TIMINGS.items()))
+    assert emulator.violations == [], "calls outside GitHub's OpenAPI description"
+
+
+def _main_push(world: World, sha: str, *, protected: bool) -> dict[str, Any]:
+    world.emulator.state.add_branch("main", *world.history, protected=protected)
+    assert world.history[-1] == sha
+    return push_event(repository=REPOSITORY, ref="refs/heads/main", sha=sha)
+
+
+def _assert_common(world: World, ev: Event, sha: str) -> None:
+    """What every event must leave: no OpenAPI violation, no leftover, statuses on ``sha``."""
+    assert world.emulator.violations == [], world.emulator.violations
+    assert ev.created, "the watch attributed no container to this run: it would prove nothing"
+    assert ev.leftovers == {}, ev.leftovers
+    statuses = world.emulator.state.statuses_for(sha)
+    assert "immu" in statuses and {"immu/unit", "immu/integration"} <= set(statuses), statuses
+
+
+def _check_run(world: World, sha: str) -> dict[str, Any]:
+    runs = [r for r in world.emulator.state.check_runs.values() if r["head_sha"] == sha]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def _assert_tested_is_shipped(out: dict[str, str]) -> None:
+    """The run's own record: the digest it tested is the digest it output (and pushed)."""
+    result = json.loads(out["results-json"])
+    assert result["digest"] == out["digest"] and result["tested_is_shipped"] is True, result
+    assert result["image"] == out["image"] and result["image_id"] == out["image-id"], result
+
+
+def _assert_counts(out: dict[str, str], *, failed: int = 0) -> None:
+    tests, passed = int(out["tests"]), int(out["passed"])
+    assert tests >= 10 and int(out["failed"]) == failed and out["errors"] == "0", out
+    assert passed == tests - failed - int(out["skipped"]), out
+
+
+def test_only_the_registry_and_base_images_differ(world: World) -> None:
+    """The copies differ from the examples only in the registry address and base images."""
+    for wf in WORKFLOWS.glob("*.yml"):
+        copied = (world.repo / ".github" / "workflows" / wf.name).read_text()
+        undone = copied.replace(world.image, ROLLBACK_IMAGE) if wf.name == "rollback.yml" \
+            else copied
+        assert undone == wf.read_text(), wf.name
+    spec = (world.repo / "immu.yml").read_text().replace(world.image, EXAMPLE_REPOSITORY)
+    for public, offline in PUBLIC_TO_OFFLINE.items():
+        spec = spec.replace(offline, public)
+    assert spec == (EXAMPLE / "immu.yml").read_text()
+    offline = (EXAMPLE / "immu.offline.yml").read_text()
+    assert all(o in offline for o in PUBLIC_TO_OFFLINE.values())
+
+
+def test_pull_request_builds_tests_reports_pushes_nothing(world: World) -> None:
+    sha = world.history[-1]
+    world.emulator.state.add_branch("main", sha, protected=True)
+    head = {"sha": sha, "ref": "feature", "repo": {"full_name": REPOSITORY}}
+    payload = {"action": "synchronize", "number": 7,
+               "pull_request": {"number": 7, "head": head,
+                                "base": {"sha": sha, "ref": "main",
+                                         "repo": {"full_name": REPOSITORY}}},
+               "repository": push_event(repository=REPOSITORY, ref="", sha=sha)["repository"]}
+    ev = world.act("pull_request", event="pull_request", workflow="pull-request.yml",
+                   payload=payload)
+    assert ev.run.job_result() == "success", ev.run.tail()
+    out = ev.out()
+    assert SHA256.fullmatch(out["image-id"]), out
+    assert out["digest"] == "" and out["promoted-tags"] == "", out
+    assert out["image"] == out["image-id"], out  # not pushed: named by its image ID
+    result = json.loads(out["results-json"])
+    assert result["digest"] is None and result["tested_is_shipped"] is None, result
+    assert out["conclusion"] == "success", out
+    _assert_counts(out)
+    assert world.tags() == {}, "a pull request pushed to the registry"
+    _assert_common(world, ev, sha)
+    run = _check_run(world, sha)
+    assert run["conclusion"] == "success", run
+    (comment,) = world.emulator.state.comments.values()
+    assert comment["body"].startswith("<!-- immu-action -->") and "passed" in comment["body"]
+    assert world.emulator.state.deployments == {} and world.emulator.state.releases == {}
+    assert "## immu: tests passed" in ev.run.summary()
+
+
+def test_push_to_protected_main_promotes_the_tested_digest(world: World) -> None:
+    sha = world.history[-1]
+    ev = world.act("push-main", event="push", workflow="main.yml",
+                   payload=_main_push(world, sha, protected=True))
+    assert ev.run.job_result() == "success", ev.run.tail()
+    out = ev.out()
+    digest = out["digest"]
+    assert SHA256.fullmatch(digest), out
+    assert out["image"] == f"{world.image}@{digest}", out
+    assert out["promoted-tags"].split() == ["latest"], out  # semver templates skip on a branch
+    assert out["conclusion"] == "success", out
+    _assert_counts(out)
+    _assert_tested_is_shipped(out)
+    assert world.tags() == {f"sha-{sha}": digest, "latest": digest}
+    assert world.audited() == {"latest"}
+    _assert_common(world, ev, sha)
+    run = _check_run(world, sha)
+    assert run["conclusion"] == "success" and digest in run["output"]["summary"], run
+    (deployment,) = world.emulator.state.deployments.values()
+    assert deployment["sha"] == sha and deployment["payload"]["digest"] == digest, deployment
+    assert [s["state"] for s in world.emulator.state.deployment_statuses[deployment["id"]]] \
+        == ["success"]
+    summary = ev.run.summary()
+    assert "## immu: tests passed" in summary and digest in summary, summary
+    assert "unit" in summary and "integration" in summary and "`latest`" in summary, summary
+    assert f"promoted {digest} to tags: latest" in ev.run.log()  # the example's last step
+    world.digests["main"] = digest
+
+
+def test_push_to_unprotected_main_promotes_nothing(world: World) -> None:
+    sha = world.commit({"README.md": "# notes service\n\nSee the docs.\n"}, "docs")
+    world.history.append(sha)
+    before = world.tags()
+    ev = world.act("push-unprotected", event="push", workflow="main.yml",
+                   payload=_main_push(world, sha, protected=False))
+    assert ev.run.job_result() == "success", ev.run.tail()
+    out = ev.out()
+    assert SHA256.fullmatch(out["digest"]) and out["promoted-tags"] == "", out
+    _assert_tested_is_shipped(out)
+    assert out["conclusion"] == "success", out
+    _assert_counts(out)
+    after = world.tags()
+    assert after == {**before, f"sha-{sha}": out["digest"]}, "only the staging tag is new"
+    _assert_common(world, ev, sha)
+    run = _check_run(world, sha)
+    assert "not protected" in run["output"]["summary"], run["output"]["summary"]
+    assert len(world.emulator.state.deployments) == 1, "no new deployment"
+    assert "not protected" in ev.run.summary()
+
+
+def test_tag_push_promotes_semver_tags_and_publishes_the_release(world: World) -> None:
+    init = (world.repo / "app" / "__init__.py").read_text()
+    sha = world.commit({"app/__init__.py": init + "# release 1.2.3\n"}, "release 1.2.3")
+    world.history.append(sha)
+    world.emulator.state.add_branch("main", *world.history, protected=True)
+    subprocess.run([*GIT, "-C", str(world.repo), "tag", "v1.2.3"], check=True)
+    payload = push_event(repository=REPOSITORY, ref="refs/tags/v1.2.3", sha=sha)
+    ev = world.act("tag", event="push", workflow="release.yml", payload=payload)
+    assert ev.run.job_result() == "success", ev.run.tail()
+    out = ev.out()
+    digest = out["digest"]
+    assert SHA256.fullmatch(digest) and digest != world.digests["main"], out
+    assert out["promoted-tags"].split() == ["1.2.3", "1.2", "1", "latest"], out
+    _assert_tested_is_shipped(out)
+    _assert_counts(out)
+    tags = world.tags()
+    for tag in ("1.2.3", "1.2", "1", "latest", f"sha-{sha}"):
+        assert tags.get(tag) == digest, (tag, tags)
+    _assert_common(world, ev, sha)
+    (release,) = world.emulator.state.releases.values()
+    assert release["tag_name"] == "v1.2.3", release
+    assert "<!-- immu:begin -->" in release["body"] and digest in release["body"], release
+    assets = {a["name"]: world.emulator.state.asset_bytes[i]
+              for i, a in world.emulator.state.assets.items()}
+    assert sorted(assets) == ["junit.xml", "promotion.json", "test-results.json"]
+    assert json.loads(assets["test-results.json"])["digest"] == digest
+    assert json.loads(assets["promotion.json"])["tags"] == ["1.2.3", "1.2", "1", "latest"]
+    assert b"<testsuite" in assets["junit.xml"]
+    assert "## immu: tests passed" in ev.run.summary()
+    world.digests["tag"] = digest
+
+    again = world.act("tag-rerun", event="push", workflow="release.yml", payload=payload)
+    assert again.run.job_result() == "success", again.run.tail()
+    assert again.out()["digest"] == digest, "a re-run must rebuild the same image"
+    assert world.tags() == tags
+    # Idempotent: one release, one section, the same three asset names; an asset whose bytes
+    # changed (timings in test-results.json, the audit chain in promotion.json) is replaced.
+    (release,) = world.emulator.state.releases.values()
+    assert release["body"].count("<!-- immu:begin -->") == 1, release["body"]
+    names = sorted(a["name"] for a in world.emulator.state.assets.values())
+    assert names == ["junit.xml", "promotion.json", "test-results.json"], names
+    uploads = [p for p in again.paths("POST") if "/releases/" in p and p.endswith("/assets")]
+    assert len(again.paths("DELETE")) == len(uploads) <= 3, again.calls
+    assert len(_check_run_list(world, sha)) == 1
+    _assert_common(world, again, sha)
+
+
+def _check_run_list(world: World, sha: str) -> list[dict[str, Any]]:
+    return [r for r in world.emulator.state.check_runs.values() if r["head_sha"] == sha]
+
+
+def test_rollback_by_workflow_dispatch_repoints_latest(world: World) -> None:
+    earlier = world.digests["main"]
+    assert world.tags()["latest"] == world.digests["tag"]
+    payload = {"inputs": {"tag": "latest", "to": earlier},
+               **push_event(repository=REPOSITORY, ref="refs/heads/main",
+                            sha=world.history[-1])}
+    ev = world.act("rollback", event="workflow_dispatch", workflow="rollback.yml",
+                   payload=payload)
+    assert ev.run.job_result() == "success", ev.run.tail()
+    tags = world.tags()
+    assert tags["latest"] == earlier and tags["1.2.3"] == world.digests["tag"], tags
+    assert ev.leftovers == {}, ev.leftovers
+    trace = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-m", "immu_action", "trace",
+         f"{world.image}:latest", "--json"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={"PATH": "/usr/bin:/bin", "IMMU_REGISTRY_USERNAME": USER,
+             "IMMU_REGISTRY_PASSWORD": PASSWORD, "HOME": str(world.work)},
+    )
+    assert trace.returncode == 0, trace.stderr
+    data = json.loads(trace.stdout)
+    assert data["digest"] == earlier, data
+    assert data["in_sync"] is True and data["earlier_digests"] == [world.digests["tag"]], data
+    history = [(r["action"], r["digest"], r["previous_digest"]) for r in data["history"]]
+    # Newest first: the rollback, the release (and its idempotent re-run), main's promotion.
+    assert history[0] == ("rollback", earlier, world.digests["tag"]), history
+    assert ("promote", world.digests["tag"], earlier) in history, history
+    assert history[-1] == ("promote", earlier, None), history
+    assert data["history"][-1]["commit"] == world.history[0], data["history"][-1]
+
+
+def test_red_run_fails_annotates_and_promotes_nothing(world: World) -> None:
+    name = "tests/unit/test_red.py"
+    red = "def test_deliberately_red():\n    assert 1 + 1 == 3, 'the red run'\n"
+    sha = world.commit({name: red}, "a failing test")
+    world.history.append(sha)
+    before = world.tags()
+    ev = world.act("red", event="push", workflow="main.yml",
+                   payload=_main_push(world, sha, protected=True))
+    assert ev.run.job_result() == "failure", ev.run.tail()
+    out = ev.out()
+    assert out["conclusion"] == "failure" and out["promoted-tags"] == "", out
+    _assert_counts(out, failed=1)
+    _assert_tested_is_shipped(out)
+    assert world.tags() == {**before, f"sha-{sha}": out["digest"]}, "nothing promoted"
+    _assert_common(world, ev, sha)
+    assert world.emulator.state.statuses_for(sha)["immu"] == "failure"
+    run = _check_run(world, sha)
+    assert run["conclusion"] == "failure", run
+    notes = world.emulator.state.annotations[run["id"]]
+    assert any(a["path"].endswith(name) and "test_deliberately_red" in
+               (a.get("title", "") + a["message"]) for a in notes), notes
+    summary = ev.run.summary()
+    assert "## immu: tests failed" in summary and "test_deliberately_red" in summary, summary
+    assert world.emulator.state.statuses_for(sha)["immu/unit"] == "failure"
+    assert world.emulator.state.statuses_for(sha)["immu/integration"] == "success"
