@@ -124,23 +124,39 @@ def promote(source: str, targets: Sequence[str], *, mutable: Collection[str] = D
     manifest, current, chains = _read_phase(registries, src, refs, audit)
     _check_immutable(current, manifest.digest, mutable, action)
     extra = {EMPTY_DIGEST: EMPTY_BLOB} if audit else None
-    results = []
-    for ref, previous in current:
-        if previous == manifest.digest:
-            results.append(TagResult(reference=str(ref), digest=manifest.digest,
-                                     previous_digest=previous, written=False))
-            continue
-        dst = registries.get(ref.host)
-        stats = CopyStats()
-        copy_manifest(src_client, src.repository, manifest, dst, ref.repository,
-                      str(ref.tag), stats, extra)
-        record = _record(dst, ref, manifest, previous, chains[str(ref)],
-                         provenance or Provenance(), action, source) if audit else None
-        results.append(TagResult(reference=str(ref), digest=manifest.digest,
-                                 previous_digest=previous, written=True, record=record,
-                                 copy=stats.as_dict()))
+    pending = [(ref, previous) for ref, previous in current if previous != manifest.digest]
+    written: dict[str, TagResult] = {}
+    # The tag writes and the audit records are independent requests: send them together,
+    # so a promotion costs two round trips (read, write), not one per request. A record
+    # whose tag write then failed is visible: `immu trace` reports the tag out of sync.
+    with ThreadPoolExecutor(max_workers=max(1, min(8, 2 * len(pending)))) as pool:
+        copies = {str(ref): (pool.submit(_copy, registries, src_client, src, manifest, ref,
+                                         extra),
+                             pool.submit(_record, registries.get(ref.host), ref, manifest,
+                                         previous, chains[str(ref)],
+                                         provenance or Provenance(), action, source)
+                             if audit else None)
+                  for ref, previous in pending}
+        for ref, previous in pending:
+            copy, record = copies[str(ref)]
+            written[str(ref)] = TagResult(
+                reference=str(ref), digest=manifest.digest, previous_digest=previous,
+                written=True, record=record.result() if record else None,
+                copy=copy.result().as_dict())
+    results = [written.get(str(ref)) or TagResult(reference=str(ref), digest=manifest.digest,
+                                                  previous_digest=previous, written=False)
+               for ref, previous in current]
     return PromotionResult(action=action, source=str(src), digest=manifest.digest,
                            media_type=manifest.media_type, tags=tuple(results))
+
+
+def _copy(registries: Registries, src_client: RegistryClient, src: Reference,
+          manifest: Manifest, ref: Reference, extra: dict[str, bytes] | None) -> CopyStats:
+    """Copy the manifest (and its content when crossing repositories) to ``ref``."""
+    stats = CopyStats()
+    copy_manifest(src_client, src.repository, manifest, registries.get(ref.host),
+                  ref.repository, str(ref.tag), stats, extra)
+    return stats
 
 
 def _read_phase(registries: Registries, src: Reference, refs: list[Reference], audit: bool,

@@ -22,7 +22,7 @@ from immu_action.adapters.registry import (
 )
 from immu_action.errors import RegistryError
 
-PARALLEL = 4  # concurrent blob transfers per manifest
+PARALLEL = 8  # concurrent blob transfers per manifest (a mount is one small POST)
 
 
 @dataclass(kw_only=True)

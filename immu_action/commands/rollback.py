@@ -12,7 +12,6 @@ from immu_action.commands.promote import (
     print_result,
     provenance_from,
 )
-from immu_action.promotion import Registries, rollback
 
 
 def register(sub: Any) -> None:
@@ -30,6 +29,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Roll back; exit 3 for an immutable tag, 2 when there is nothing to roll back to."""
+    from immu_action.promotion import Registries, rollback
+
     result = rollback(args.target, to=args.to, steps=args.steps, mutable=mutable_from(args),
                       provenance=provenance_from(args),
                       registries=Registries(insecure=args.insecure_registry))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from immu_action.cli import add_json_argument, emit_json, say
 from immu_action.commands.promote import add_registry_arguments
-from immu_action.promotion import Registries, TraceResult, trace
+
+if TYPE_CHECKING:
+    from immu_action.promotion import TraceResult
 
 
 def register(sub: Any) -> None:
@@ -41,6 +43,8 @@ def _human(result: TraceResult) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the trace."""
+    from immu_action.promotion import Registries, trace
+
     result = trace(args.target, limit=args.limit,
                    registries=Registries(insecure=args.insecure_registry))
     if args.json:

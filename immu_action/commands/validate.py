@@ -12,7 +12,6 @@ from typing import Any
 
 from immu_action.cli import add_json_argument, add_spec_argument, emit_json, say
 from immu_action.errors import ExitCode
-from immu_action.spec import validate_file
 
 
 def register(sub: Any) -> None:
@@ -30,6 +29,8 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Validate ``args.file``; 0 when valid, 2 with every problem otherwise."""
     file = str(args.file)
+    from immu_action.spec import validate_file  # lazily: keeps every command's start-up short
+
     spec, problems = validate_file(Path(file))
     if spec is None:
         # Printed here rather than raised so that --json can carry the structured problems.
