@@ -130,18 +130,24 @@ def promote(source: str, targets: Sequence[str], *, mutable: Collection[str] = D
     # so a promotion costs two round trips (read, write), not one per request. A record
     # whose tag write then failed is visible: `immu trace` reports the tag out of sync.
     with ThreadPoolExecutor(max_workers=max(1, min(8, 2 * len(pending)))) as pool:
-        copies = {str(ref): (pool.submit(_copy, registries, src_client, src, manifest, ref,
-                                         extra),
-                             pool.submit(_record, registries.get(ref.host), ref, manifest,
-                                         previous, chains[str(ref)],
-                                         provenance or Provenance(), action, source)
-                             if audit else None)
-                  for ref, previous in pending}
+        jobs = {}
         for ref, previous in pending:
-            copy, record = copies[str(ref)]
+            copy = pool.submit(_copy, registries, src_client, src, manifest, ref, extra)
+
+            def record(ref: Reference = ref, previous: str | None = previous,
+                       after: Any = None) -> str:
+                if after is not None:
+                    after.result()  # another repository: the record's blob comes with the copy
+                return _record(registries.get(ref.host), ref, manifest, previous,
+                               chains[str(ref)], provenance or Provenance(), action, source)
+
+            same_repo = ref.host == src.host and ref.repository == src.repository
+            rec = pool.submit(record, after=None if same_repo else copy) if audit else None
+            jobs[str(ref)] = (ref, previous, copy, rec)
+        for ref, previous, copy, rec in jobs.values():
             written[str(ref)] = TagResult(
                 reference=str(ref), digest=manifest.digest, previous_digest=previous,
-                written=True, record=record.result() if record else None,
+                written=True, record=rec.result() if rec else None,
                 copy=copy.result().as_dict())
     results = [written.get(str(ref)) or TagResult(reference=str(ref), digest=manifest.digest,
                                                   previous_digest=previous, written=False)
