@@ -86,6 +86,23 @@ def conclusion(run: RunResult) -> str:
     return "success" if run.ok else "failure"
 
 
+RESULTS_JSON_LIMIT = 256 * 1024  # GitHub caps a job's outputs at 1 MB in all
+
+
+def results_json(run: RunResult) -> str:
+    """The run as JSON for the ``results-json`` output; failure details go first if too big."""
+    data = run.as_dict()
+    text = json.dumps(data, sort_keys=True)
+    if len(text) <= RESULTS_JSON_LIMIT:
+        return text
+    for suite in data["suites"]:
+        for failure in suite["failures"]:
+            failure["details"] = ""
+        suite["failures"] = suite["failures"][:50]
+    data["trimmed"] = "failure details dropped and failures capped at 50 per suite"
+    return json.dumps(data, sort_keys=True)
+
+
 def outputs(run: RunResult, promotion: Mapping[str, Any] | None) -> dict[str, str]:
     """The action's outputs (``GITHUB_OUTPUT``), exactly those action.yml declares."""
     totals = run.totals
@@ -94,7 +111,7 @@ def outputs(run: RunResult, promotion: Mapping[str, Any] | None) -> dict[str, st
         "tests": str(totals.tests), "passed": str(totals.passed), "failed": str(totals.failed),
         "errors": str(totals.errors), "skipped": str(totals.skipped),
         "promoted-tags": "\n".join((promotion or {}).get("tags", [])),
-        "results-json": json.dumps(run.as_dict(), sort_keys=True),
+        "results-json": results_json(run),
         "conclusion": conclusion(run),
     }
 

@@ -93,3 +93,26 @@ def test_load_context_reads_the_event_file(tmp_path: Path) -> None:
     event.write_text("{not json")
     with pytest.raises(BadInput, match=r"GITHUB_EVENT_PATH=.*cannot read the event payload"):
         actions.load_context(env)
+
+
+def test_results_json_output_stays_small_for_huge_failure_lists() -> None:
+    from immu_action.core.results import (
+        Failure,
+        RunResult,
+        SuiteResult,
+        SuiteStatus,
+        TestResults,
+        Totals,
+    )
+    from immu_action.reporting import RESULTS_JSON_LIMIT, results_json
+
+    failures = tuple(Failure(suite="s", classname="c", name=f"t{i}", kind="failure",
+                             message="boom", details="x" * 4000) for i in range(500))
+    suite = SuiteResult(name="s", status=SuiteStatus.FAILED, exit_code=1, duration_s=1.0,
+                        results=TestResults(totals=Totals(tests=500, failed=500),
+                                            failures=failures))
+    text = results_json(RunResult(image_id="sha256:" + "a" * 64, repository="r", suites=(suite,)))
+    assert len(text) < RESULTS_JSON_LIMIT
+    data = json.loads(text)
+    assert data["totals"]["failed"] == 500 and len(data["suites"][0]["failures"]) == 50
+    assert "trimmed" in data
