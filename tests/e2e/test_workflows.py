@@ -26,6 +26,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -131,7 +132,7 @@ class World:
         finally:
             watch.stop()
         TIMINGS[name] = run.seconds
-        print(f"\nact {name}: {run.seconds:.1f}s")
+        print(f"\nact {name}: {run.seconds:.1f}s ({_step_times(run)})")
         return Event(run=run, calls=self.emulator.calls[before:], created=watch.created,
                      leftovers=watch.leftovers())
 
@@ -150,6 +151,11 @@ class Event:
 
     def paths(self, method: str) -> list[str]:
         return [c.path for c in self.calls if c.method == method]
+
+    def count(self, method: str | None, pattern: str) -> int:
+        """Calls of this run matching ``method`` (None: any) and the path regex ``pattern``."""
+        return sum(1 for c in self.calls if (method is None or c.method == method)
+                   and re.search(pattern, c.path))
 
 
 class ResourceWatch:
@@ -197,6 +203,8 @@ class ResourceWatch:
                 labels, name = info.get("Labels") or {}, info["Name"]
         except docker.errors.NotFound:
             return  # gone before we looked: removed, hence not a leftover
+        except docker.errors.APIError:
+            return  # the engine did not answer; the caller's "saw something" check catches it
         if "immu.run" not in labels:
             return
         try:
@@ -220,6 +228,13 @@ class ResourceWatch:
                 continue
             left[rid] = name
         return left
+
+
+def _step_times(run: ActRun) -> str:
+    """``step 12.3s`` for each (composite action sub-)step that took at least a second."""
+    parts = [f"{r.get('step')} {r['executionTime'] / 1e9:.1f}s" for r in run.records
+             if r.get("stage", "Main") == "Main" and r.get("executionTime", 0) >= 1e9]
+    return "; ".join(parts)
 
 
 def _rewrite(text: str, replacements: dict[str, str], *, where: str) -> str:
@@ -349,7 +364,11 @@ def test_pull_request_builds_tests_reports_pushes_nothing(world: World) -> None:
     (comment,) = world.emulator.state.comments.values()
     assert comment["body"].startswith("<!-- immu-action -->") and "passed" in comment["body"]
     assert world.emulator.state.deployments == {} and world.emulator.state.releases == {}
-    assert "## immu: tests passed" in ev.run.summary()
+    assert ev.count("POST", f"/statuses/{sha}$") == 3  # immu/unit, immu/integration, immu
+    assert ev.count("POST", "/check-runs$") == 1 and ev.count("POST", "/issues/7/comments$") == 1
+    assert ev.count(None, "/(deployments|releases|branches|compare)") == 0, ev.calls
+    summary = ev.run.summary()
+    assert "## immu: tests passed" in summary and out["image-id"] in summary, summary
 
 
 def test_push_to_protected_main_promotes_the_tested_digest(world: World) -> None:
@@ -378,6 +397,13 @@ def test_push_to_protected_main_promotes_the_tested_digest(world: World) -> None
     assert "## immu: tests passed" in summary and digest in summary, summary
     assert "unit" in summary and "integration" in summary and "`latest`" in summary, summary
     assert f"promoted {digest} to tags: latest" in ev.run.log()  # the example's last step
+    assert ev.count("POST", f"/statuses/{sha}$") == 3
+    # The pull request's run reported on this very commit: its check run is updated in place.
+    assert ev.count("PATCH", r"/check-runs/\d+$") == 1 and ev.count("POST", "/check-runs$") == 0
+    assert ev.count("GET", "/branches/main$") >= 1, "the gate must ask GitHub about main"
+    assert ev.count("POST", "/deployments$") == 1
+    assert ev.count("POST", r"/deployments/\d+/statuses$") == 1
+    assert ev.count(None, "/(releases|comments)") == 0, ev.calls
     world.digests["main"] = digest
 
 
@@ -399,6 +425,8 @@ def test_push_to_unprotected_main_promotes_nothing(world: World) -> None:
     run = _check_run(world, sha)
     assert "not protected" in run["output"]["summary"], run["output"]["summary"]
     assert len(world.emulator.state.deployments) == 1, "no new deployment"
+    assert ev.count("GET", "/branches/main$") >= 1, "the gate must ask GitHub about main"
+    assert ev.count(None, "/(deployments|releases|comments)") == 0, ev.calls
     assert "not protected" in ev.run.summary()
 
 
@@ -431,6 +459,10 @@ def test_tag_push_promotes_semver_tags_and_publishes_the_release(world: World) -
     assert json.loads(assets["promotion.json"])["tags"] == ["1.2.3", "1.2", "1", "latest"]
     assert b"<testsuite" in assets["junit.xml"]
     assert "## immu: tests passed" in ev.run.summary()
+    assert ev.count("POST", "/releases$") == 1 and ev.count("POST", r"/releases/\d+/assets$") == 3
+    assert ev.count("POST", "/deployments$") == 1
+    (deployment,) = [d for d in world.emulator.state.deployments.values() if d["sha"] == sha]
+    assert deployment["payload"]["digest"] == digest, deployment
     world.digests["tag"] = digest
 
     again = world.act("tag-rerun", event="push", workflow="release.yml", payload=payload)
@@ -466,7 +498,7 @@ def test_rollback_by_workflow_dispatch_repoints_latest(world: World) -> None:
     assert tags["latest"] == earlier and tags["1.2.3"] == world.digests["tag"], tags
     assert ev.leftovers == {}, ev.leftovers
     trace = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "python"), "-m", "immu_action", "trace",
+        [sys.executable, "-m", "immu_action", "trace",
          f"{world.image}:latest", "--json"],
         capture_output=True, text=True, timeout=60, check=False,
         env={"PATH": "/usr/bin:/bin", "IMMU_REGISTRY_USERNAME": USER,
@@ -500,6 +532,7 @@ def test_red_run_fails_annotates_and_promotes_nothing(world: World) -> None:
     assert world.tags() == {**before, f"sha-{sha}": out["digest"]}, "nothing promoted"
     _assert_common(world, ev, sha)
     assert world.emulator.state.statuses_for(sha)["immu"] == "failure"
+    assert ev.count(None, "/(deployments|releases|comments)") == 0, ev.calls
     run = _check_run(world, sha)
     assert run["conclusion"] == "failure", run
     notes = world.emulator.state.annotations[run["id"]]
