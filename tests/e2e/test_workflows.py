@@ -430,6 +430,28 @@ def test_push_to_unprotected_main_promotes_nothing(world: World) -> None:
     assert "not protected" in ev.run.summary()
 
 
+def test_stale_push_to_main_promotes_nothing(world: World) -> None:
+    """Main is protected but has moved on past the run's commit: a stale run moves no tag."""
+    sha = world.commit({"README.md": "# notes service\n\nSee the docs, again.\n"}, "docs 2")
+    world.history.append(sha)
+    before = world.tags()
+    newer = "f" * 40  # someone else's push, after this run's commit
+    world.emulator.state.add_branch("main", *world.history, newer, protected=True)
+    ev = world.act("push-stale", event="push", workflow="main.yml",
+                   payload=push_event(repository=REPOSITORY, ref="refs/heads/main", sha=sha))
+    world.emulator.state.add_branch("main", *world.history, protected=True)  # as it was
+    assert ev.run.job_result() == "success", ev.run.tail()
+    out = ev.out()
+    assert out["promoted-tags"] == "" and out["conclusion"] == "success", out
+    _assert_tested_is_shipped(out)
+    assert world.tags() == {**before, f"sha-{sha}": out["digest"]}, "only the staging tag is new"
+    _assert_common(world, ev, sha)
+    why = f"commit {sha[:12]} is no longer the head of 'main'"
+    assert why in _check_run(world, sha)["output"]["summary"]
+    assert why in ev.run.summary()
+    assert ev.count(None, "/(deployments|releases|comments)") == 0, ev.calls
+
+
 def test_tag_push_promotes_semver_tags_and_publishes_the_release(world: World) -> None:
     init = (world.repo / "app" / "__init__.py").read_text()
     sha = world.commit({"app/__init__.py": init + "# release 1.2.3\n"}, "release 1.2.3")
@@ -497,13 +519,12 @@ def test_rollback_by_workflow_dispatch_repoints_latest(world: World) -> None:
     tags = world.tags()
     assert tags["latest"] == earlier and tags["1.2.3"] == world.digests["tag"], tags
     assert ev.leftovers == {}, ev.leftovers
+    env = {"PATH": "/usr/bin:/bin", "IMMU_REGISTRY_USERNAME": USER,
+           "IMMU_REGISTRY_PASSWORD": PASSWORD, "HOME": str(world.work)}
     trace = subprocess.run(
         [sys.executable, "-m", "immu_action", "trace",
          f"{world.image}:latest", "--json"],
-        capture_output=True, text=True, timeout=60, check=False,
-        env={"PATH": "/usr/bin:/bin", "IMMU_REGISTRY_USERNAME": USER,
-             "IMMU_REGISTRY_PASSWORD": PASSWORD, "HOME": str(world.work)},
-    )
+        capture_output=True, text=True, timeout=60, check=False, env=env)
     assert trace.returncode == 0, trace.stderr
     data = json.loads(trace.stdout)
     assert data["digest"] == earlier, data
@@ -514,6 +535,17 @@ def test_rollback_by_workflow_dispatch_repoints_latest(world: World) -> None:
     assert ("promote", world.digests["tag"], earlier) in history, history
     assert history[-1] == ("promote", earlier, None), history
     assert data["history"][-1]["commit"] == world.history[0], data["history"][-1]
+    # The rollback is recorded with the dispatching workflow's commit and run.
+    rollback = data["history"][0]
+    assert rollback["commit"] == world.history[-1], rollback
+    assert "/acme/shop/actions/runs/" in (rollback["run_url"] or ""), rollback
+    human = subprocess.run(
+        [sys.executable, "-m", "immu_action", "trace", f"{world.image}:latest"],
+        capture_output=True, text=True, timeout=60, check=False, env=env)
+    assert human.returncode == 0, human.stderr
+    lines = [line.split() for line in human.stderr.splitlines() if "  commit " in line
+             and line.strip().split()[1] in ("promote", "rollback")]
+    assert [(w[1], w[2]) for w in lines] == [(a, d) for a, d, _ in history], human.stderr
 
 
 def test_red_run_fails_annotates_and_promotes_nothing(world: World) -> None:
