@@ -79,7 +79,15 @@ class World:
     emulator: GitHubEmulator
     docker: docker.DockerClient
     history: list[str] = field(default_factory=list)  # main's commits, oldest first
-    digests: dict[str, str] = field(default_factory=dict)  # event -> promoted/pushed digest
+    digests: dict[str, str] = field(default_factory=dict)  # event -> promoted digest
+
+    def promoted(self, event: str) -> str:
+        """The digest an earlier event of this module promoted (the events build on each other)."""
+        if event not in self.digests:
+            pytest.fail(f"this event builds on the {event!r} event's promotion, which did not "
+                        "happen: run the whole module, and fix the first failure first",
+                        pytrace=False)
+        return self.digests[event]
 
     @property
     def path(self) -> str:
@@ -463,7 +471,7 @@ def test_tag_push_promotes_semver_tags_and_publishes_the_release(world: World) -
     assert ev.run.job_result() == "success", ev.run.tail()
     out = ev.out()
     digest = out["digest"]
-    assert SHA256.fullmatch(digest) and digest != world.digests["main"], out
+    assert SHA256.fullmatch(digest) and digest != world.promoted("main"), out
     assert out["promoted-tags"].split() == ["1.2.3", "1.2", "1", "latest"], out
     _assert_tested_is_shipped(out)
     _assert_counts(out)
@@ -508,8 +516,8 @@ def _check_run_list(world: World, sha: str) -> list[dict[str, Any]]:
 
 
 def test_rollback_by_workflow_dispatch_repoints_latest(world: World) -> None:
-    earlier = world.digests["main"]
-    assert world.tags()["latest"] == world.digests["tag"]
+    earlier, release = world.promoted("main"), world.promoted("tag")
+    assert world.tags()["latest"] == release
     payload = {"inputs": {"tag": "latest", "to": earlier},
                **push_event(repository=REPOSITORY, ref="refs/heads/main",
                             sha=world.history[-1])}
@@ -517,7 +525,7 @@ def test_rollback_by_workflow_dispatch_repoints_latest(world: World) -> None:
                    payload=payload)
     assert ev.run.job_result() == "success", ev.run.tail()
     tags = world.tags()
-    assert tags["latest"] == earlier and tags["1.2.3"] == world.digests["tag"], tags
+    assert tags["latest"] == earlier and tags["1.2.3"] == release, tags
     assert ev.leftovers == {}, ev.leftovers
     env = {"PATH": "/usr/bin:/bin", "IMMU_REGISTRY_USERNAME": USER,
            "IMMU_REGISTRY_PASSWORD": PASSWORD, "HOME": str(world.work)}
@@ -528,11 +536,11 @@ def test_rollback_by_workflow_dispatch_repoints_latest(world: World) -> None:
     assert trace.returncode == 0, trace.stderr
     data = json.loads(trace.stdout)
     assert data["digest"] == earlier, data
-    assert data["in_sync"] is True and data["earlier_digests"] == [world.digests["tag"]], data
+    assert data["in_sync"] is True and data["earlier_digests"] == [release], data
     history = [(r["action"], r["digest"], r["previous_digest"]) for r in data["history"]]
     # Newest first: the rollback, the release (and its idempotent re-run), main's promotion.
-    assert history[0] == ("rollback", earlier, world.digests["tag"]), history
-    assert ("promote", world.digests["tag"], earlier) in history, history
+    assert history[0] == ("rollback", earlier, release), history
+    assert ("promote", release, earlier) in history, history
     assert history[-1] == ("promote", earlier, None), history
     assert data["history"][-1]["commit"] == world.history[0], data["history"][-1]
     # The rollback is recorded with the dispatching workflow's commit and run.
