@@ -13,8 +13,9 @@ The registry credentials reach the workflows the way the examples expect them: t
 
 The events run in file order on the same repository, registry and GitHub emulator (each test
 adds the commit it needs), so later events see what earlier ones promoted: pull request, push to
-protected main, push to main while it is unprotected, tag ``v1.2.3`` on a newer commit (and its
-re-run), rollback of ``latest`` to main's digest, and a red run. Each test asserts the job's
+protected main, push to main while it is unprotected, push of a commit main has already moved
+past, tag ``v1.2.3`` on a newer commit (and its re-run), rollback of ``latest`` to main's digest
+by ``workflow_dispatch`` (then ``immu trace``), and a red run. Each test asserts the job's
 outcome, the action's outputs, the registry's tags and digests, the GitHub calls recorded by the
 emulator (no OpenAPI violation), the step summary and that no container or network labelled
 ``immu.run`` by this run is left.
@@ -63,7 +64,7 @@ def world(tmp_path_factory: pytest.TempPathFactory,
     base = tmp_path_factory.mktemp("e2e-workflows")
     image = f"{registry.host}/example/python-service-{uuid.uuid4().hex[:10]}"
     spec = rewrite((EXAMPLE / "immu.yml").read_text(),
-                    {EXAMPLE_REPOSITORY: image, **PUBLIC_TO_OFFLINE}, where="immu.yml")
+                   {EXAMPLE_REPOSITORY: image, **PUBLIC_TO_OFFLINE}, where="immu.yml")
     flows = base / "workflows"
     flows.mkdir()
     for wf in sorted(WORKFLOWS.glob("*.yml")):
