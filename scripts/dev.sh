@@ -57,7 +57,7 @@ case "${1:-}" in
     export PATH="$venv/bin:$PATH"
     "$venv/bin/ruff" check immu_action tests benchmarks
     "$venv/bin/mypy"
-    exec "$venv/bin/python" -m pytest "$@"
+    exec "$venv/bin/python" -m pytest --durations=10 "$@"
     ;;
   *)
     sed -n '2,7s/^# \{0,1\}//p' "$0" >&2
