@@ -23,7 +23,7 @@ from immu_action.core.context import GitHubContext
 from immu_action.core.policy import PromotionDecision
 from immu_action.core.results import RunResult
 from immu_action.core.tags import ref_info, render_tags
-from immu_action.errors import BadInput, PolicyRefused
+from immu_action.errors import BadInput
 from immu_action.junit_merge import merged_junit
 from immu_action.spec import Spec
 from immu_action.switches import Switch
@@ -113,7 +113,7 @@ def _push(client: docker.DockerClient, spec: Spec, built: pipeline.BuildResult, 
 
 def _promote(spec: Spec, result: RunResult, opts: RunOptions, ctx: GitHubContext | None, *,
              sha: str) -> tuple[Mapping[str, Any] | None, str | None, PromotionDecision | None]:
-    """Promote when every condition holds; else say why not (raise if ``--promote true``)."""
+    """Promote when every condition holds; else say why not (the caller decides the exit)."""
     if opts.promote == "false" or spec.promote is None:
         return None, None, None
     if ctx is None and opts.promote == "auto":
@@ -132,8 +132,7 @@ def _promote(spec: Spec, result: RunResult, opts: RunOptions, ctx: GitHubContext
                               branches=spec.promote.branches)
         why = None if decision.allowed else "; ".join(decision.reasons)
     if why is not None:
-        if opts.promote == "true":
-            raise PolicyRefused(f"promotion refused: {why}")
+        # Not raised here: the report (check run, summary) must still say why.
         pipeline.log_to_stderr(f"not promoting: {why}\n")
         return None, why, decision
     assert ctx is not None and result.digest is not None

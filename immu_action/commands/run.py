@@ -6,9 +6,9 @@ import argparse
 from typing import Any
 
 from immu_action import switches
-from immu_action.cli import add_json_argument, add_spec_argument, emit_json
+from immu_action.cli import add_json_argument, add_spec_argument, emit_json, say
 from immu_action.commands import _common as common
-from immu_action.errors import BadInput
+from immu_action.errors import BadInput, ExitCode
 
 
 def register(sub: Any) -> None:
@@ -59,4 +59,8 @@ def run(args: argparse.Namespace) -> int:
         emit_json({**outcome.run.as_dict(), "tag": outcome.build.tag,
                    "labels": outcome.build.labels, "promotion": outcome.promotion,
                    "promotion_refused": outcome.promotion_refused, "report": outcome.report})
-    return common.exit_code(outcome.run, policy)
+    code = common.exit_code(outcome.run, policy)
+    if code == 0 and opts.promote == "true" and outcome.promotion_refused:
+        say(f"immu: error: promotion refused: {outcome.promotion_refused}")
+        return int(ExitCode.POLICY_REFUSED)
+    return code

@@ -61,3 +61,25 @@ def test_push_with_a_wrong_password_is_a_clear_error(tmp_path: Path, busybox_ima
     assert "refused the push" in err or "unauthorized" in err.lower()
     assert "not-the-password-xyz" not in err
     assert "Traceback" not in err
+
+
+def test_promote_true_outside_actions_is_refused_after_the_tests(
+        tmp_path: Path, busybox_image: str, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    spec = write_project(tmp_path, busybox_image, """\
+    version: 1
+    image: {repository: local/immu-promote-true}
+    tests:
+      unit: {command: ["true"]}
+    promote: {branches: [main], tags: [latest]}
+    """)
+    code = main(["run", "-f", str(spec), "--promote", "true", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 3
+    assert json.loads(out)["ok"] is True  # the tests ran and passed; only promotion was refused
+    assert "promotion refused" in err and "GitHub Actions" in err
+    # With failing tests the tests decide the exit code.
+    (tmp_path / "immu.yml").write_text((tmp_path / "immu.yml").read_text()
+                                       .replace('["true"]', '["false"]'))
+    assert main(["run", "-f", str(spec), "--promote", "true"]) == 1
