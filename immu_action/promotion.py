@@ -121,6 +121,8 @@ def promote(source: str, targets: Sequence[str], *, mutable: Collection[str] = D
     refs = parse_targets(src, targets)
     registries = registries or Registries()
     src_client = registries.get(src.host)
+    for ref in refs:
+        registries.get(ref.host).will_write(ref.repository)
     manifest, current, chains = _read_phase(registries, src, refs, audit)
     _check_immutable(current, manifest.digest, mutable, action)
     extra = {EMPTY_DIGEST: EMPTY_BLOB} if audit else None

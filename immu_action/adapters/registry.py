@@ -175,6 +175,10 @@ class RegistryClient:
                                     status=response.status_code, code=code)
         return response
 
+    def will_write(self, repo: str) -> None:
+        """Announce writes to ``repo`` so one pull,push token covers reads and writes."""
+        self.transport.will_write(repo)
+
     def get_manifest(self, repo: str, ref: str) -> Manifest:
         """GET a manifest by tag or digest; its sha256 must match the digest."""
         r = self._call("GET", repo, f"manifests/{ref}", ok=(200,), headers={"Accept": ACCEPT})

@@ -86,11 +86,27 @@ class Transport:
         self.session.headers["User-Agent"] = "immu-action"
         self._challenge: tuple[str, dict[str, str]] | None = None
         self._tokens: dict[tuple[str, ...], str] = {}
+        self._writes: set[str] = set()  # repositories this client is about to push to
         self._auth_lock = threading.Lock()
         self.requests_sent = 0
 
     def __repr__(self) -> str:
         return f"Transport(host={self.host!r}, scheme={self.scheme!r}, {self.credentials!r})"
+
+    def will_write(self, repository: str) -> None:
+        """Ask for ``pull,push`` when reading ``repository``: one token serves the whole
+        promotion instead of a second 401 + token round trip before the first write."""
+        self._writes.add(repository)
+
+    def _widen(self, scope: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for item in scope:
+            kind, _, rest = item.partition(":")
+            name, _, actions = rest.rpartition(":")
+            if kind == "repository" and name in self._writes and actions == "pull":
+                item = f"repository:{name}:pull,push"
+            out.append(item)
+        return tuple(out)
 
     def url(self, path: str) -> str:
         """Absolute URL for a ``/v2/...`` path, or a ``Location`` the registry returned."""
@@ -107,6 +123,7 @@ class Transport:
         replayed on retry without holding it in memory.
         """
         waited, attempt, authed = 0.0, 0, False
+        scope = self._widen(scope)
         while True:
             attempt += 1
             sent = self._auth_header(scope)
@@ -167,10 +184,18 @@ class Transport:
         """The Authorization value to send for ``scope``, when the registry asked for auth."""
         if self._challenge is None:
             return None
-        if self._challenge[0] == "basic":
+        scheme, params = self._challenge
+        if scheme == "basic":
             return self.credentials.basic_header() if self.credentials else None
         token = self._tokens.get(scope)
-        return f"Bearer {token}" if token else None
+        if token is None:
+            # The realm is known from an earlier challenge: fetch the token for this new
+            # scope now rather than after one more 401 round trip.
+            with self._auth_lock:
+                token = self._tokens.get(scope)
+                if token is None:
+                    token = self._tokens[scope] = self._fetch_token(params, scope)
+        return f"Bearer {token}"
 
     def _authenticate(self, response: requests.Response, scope: tuple[str, ...],
                       path: str, sent: str | None) -> None:

@@ -154,16 +154,18 @@ def test_bearer_token_flow_with_refresh(registry: Registry,
         pool = via(proxy, Sleeps())
         result = promote(source(proxy, pushed_images[0]), ["bearer"], registries=pool)
         assert result.tags[0].written and result.tags[0].record
-        assert "repository:immu-test/app:pull" in proxy.token_requests
-        assert "repository:immu-test/app:pull,push" in proxy.token_requests
+        # One pull,push token serves the reads and the writes (the client announced them).
+        assert proxy.token_requests == ["repository:immu-test/app:pull,push"]
         asked = len(proxy.token_requests)
         proxy.expire_tokens()
         traced = trace(f"{proxy.host}/immu-test/app:bearer", registries=pool)
         assert traced.digest == pushed_images[0].digest and len(traced.records) == 1
         assert len(proxy.token_requests) == asked + 1  # one refresh, then the cache serves
         promote(source(proxy, pushed_images[0]), ["immu-test/bearer-mount:v1"], registries=pool)
-        assert ("repository:immu-test/bearer-mount:pull,push repository:immu-test/app:pull"
-                in proxy.token_requests)  # a mount needs push on the target, pull on the source
+        # A mount needs push on the target and pull on the source (this client also pushed
+        # to the source before, so it may hold pull,push there).
+        assert any(r.startswith("repository:immu-test/bearer-mount:pull,push "
+                                "repository:immu-test/app:pull") for r in proxy.token_requests)
         with pytest.raises(RegistryError, match="token service refused") as failed:
             trace(f"{proxy.host}/immu-test/app:bearer", registries=via(proxy, Sleeps(), "bad-pw"))
     assert "bad-pw" not in str(failed.value)
