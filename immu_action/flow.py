@@ -74,8 +74,9 @@ def run(client: docker.DockerClient, spec: Spec, opts: RunOptions,
         # The proof: the image the suites ran is the config of the pushed manifest.
         result = replace(result, digest=digest,
                          tested_is_shipped=image_id == built.image_id)
-    promoted, refused, decision = _promote(spec, result, opts, ctx, sha=sha)
-    report = _report(result, ctx, spec, promoted, decision, opts.results_root)
+    gh = _github(ctx) if ctx else None
+    promoted, refused, decision = _promote(spec, result, opts, ctx, gh, sha=sha)
+    report = _report(result, ctx, gh, spec, promoted, decision, opts.results_root)
     return FlowOutcome(run=result, build=built, promotion=promoted,
                        promotion_refused=refused, report=report)
 
@@ -111,8 +112,9 @@ def _push(client: docker.DockerClient, spec: Spec, built: pipeline.BuildResult, 
     return pushed.manifest_digest, image_id
 
 
-def _promote(spec: Spec, result: RunResult, opts: RunOptions, ctx: GitHubContext | None, *,
-             sha: str) -> tuple[Mapping[str, Any] | None, str | None, PromotionDecision | None]:
+def _promote(spec: Spec, result: RunResult, opts: RunOptions, ctx: GitHubContext | None,
+             gh: Any, *, sha: str
+             ) -> tuple[Mapping[str, Any] | None, str | None, PromotionDecision | None]:
     """Promote when every condition holds; else say why not (the caller decides the exit)."""
     if opts.promote == "false" or spec.promote is None:
         return None, None, None
@@ -128,7 +130,7 @@ def _promote(spec: Spec, result: RunResult, opts: RunOptions, ctx: GitHubContext
     else:
         from immu_action.adapters.github_gate import check_gate
 
-        decision = check_gate(_github(ctx), ctx, tests_passed=result.ok,
+        decision = check_gate(gh, ctx, tests_passed=result.ok,
                               branches=spec.promote.branches)
         why = None if decision.allowed else "; ".join(decision.reasons)
     if why is not None:
@@ -158,7 +160,7 @@ def _github(ctx: GitHubContext) -> Any:
     return client_for(ctx)
 
 
-def _report(result: RunResult, ctx: GitHubContext | None, spec: Spec,
+def _report(result: RunResult, ctx: GitHubContext | None, gh: Any, spec: Spec,
             promoted: Mapping[str, Any] | None, decision: PromotionDecision | None,
             results_root: Path) -> Mapping[str, Any] | None:
     """Under GitHub Actions, publish everything; elsewhere the CLI's own output suffices."""
@@ -167,8 +169,9 @@ def _report(result: RunResult, ctx: GitHubContext | None, spec: Spec,
     from immu_action import reporting
 
     outcome = reporting.publish(
-        result, ctx, promotion=promoted, gh=_github(ctx), decision=decision,
-        junit_xml=merged_junit([results_root]),
+        result, ctx, promotion=promoted, gh=gh, decision=decision,
+        # Only a release takes the merged junit.xml as an asset: skip the re-parse otherwise.
+        junit_xml=merged_junit([results_root]) if ctx.tag else None,
         environment=spec.promote.environment if spec.promote else "production",
     )
     return {"wrote": list(outcome.wrote), "degraded": outcome.degraded}

@@ -58,11 +58,17 @@ def created_time(commit_time: datetime | None, *, dirty: bool) -> datetime:
     return datetime.now(tz=timezone.utc)
 
 
+def local_tag(spec: Spec, sha: str | None) -> str | None:
+    """The local tag ``immu build`` gives an image (``repository:sha-<commit>``), for
+    ``immu test`` to find it; every later step names the image by ID or digest."""
+    return f"{spec.image.repository}:sha-{sha}" if sha else None
+
+
 def build(client: docker.DockerClient, spec: Spec, *, log: engine.LogSink) -> BuildResult:
     """Build the spec's image with its labels plus OCI labels from git; return its ID."""
     facts = git_facts(spec.path.parent)
     labels = oci_labels(facts, created=created_time(facts.commit_time, dirty=facts.dirty))
-    tag = f"{spec.image.repository}:sha-{facts.sha}" if facts.sha else None
+    tag = local_tag(spec, facts.sha)
     with cancellable(), actions.group(f"Build {spec.image.repository}"):
         built = engine.build(
             client, spec.image.build, labels=labels, tag=tag, log=log, what="image"
@@ -160,7 +166,7 @@ def _run_suite(
                         timeout_s=suite.timeout_s, duration_s=0.0, log_tail="",
                         parsed=TestResults(), problem=str(e))
     finally:
-        box.cleanup()
+        box.cleanup(sweep=False)
     parsed, files, problem = _parse_results(results_dir, log=log)
     return classify(
         suite=suite.name, exit_code=ran.exit_code, timed_out=ran.timed_out,

@@ -130,8 +130,9 @@ class Sandbox:
         if container_id in self._containers:
             self._containers.remove(container_id)
 
-    def cleanup(self) -> None:
-        """Remove every container, then every network of this run (unless IMMU_KEEP=1)."""
+    def cleanup(self, *, sweep: bool = True) -> None:
+        """Remove every container, then every network of this run (unless IMMU_KEEP=1);
+        ``sweep`` also removes anything else carrying this run's label."""
         if keep_requested():
             if self._containers or self._networks:
                 self.log(f"IMMU_KEEP set: keeping resources labelled {RUN_LABEL}={self.run_id}\n")
@@ -141,7 +142,8 @@ class Sandbox:
                 _quietly(lambda cid=cid: self.client.api.remove_container(cid, force=True, v=True))
             for nid in reversed(self._networks):
                 _quietly(lambda nid=nid: self.client.api.remove_network(nid))
-            self._sweep()
+            if sweep:
+                self._sweep()
         self._containers.clear()
         self._networks.clear()
 

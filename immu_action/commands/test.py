@@ -31,12 +31,13 @@ def image_for(spec: Spec, image: str | None) -> str:
     if image:
         return image
     from immu_action.adapters.git import git_facts
+    from immu_action.pipeline import local_tag
 
-    sha = git_facts(spec.path.parent).sha
-    if not sha:
+    tag = local_tag(spec, git_facts(spec.path.parent).sha)
+    if not tag:
         raise BadInput("no --image given and no git commit to find the built image by; "
                        "pass --image ID (as printed by `immu build`)")
-    return f"{spec.image.repository}:sha-{sha}"
+    return tag
 
 
 def run(args: argparse.Namespace) -> int:
