@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import email.utils
 import ipaddress
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import requests
 
@@ -84,10 +85,18 @@ class Transport:
         self.sleep = sleep
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "immu-action"
+        # The environment (HTTPS_PROXY/NO_PROXY, REQUESTS_CA_BUNDLE) is read once per URL
+        # origin, not on every request as requests does with trust_env (that scan of
+        # os.environ was a third of a manifest request's client CPU). ~/.netrc is never
+        # used: its Basic header would silently replace our registry Bearer token.
+        self.session.trust_env = False
+        self._env: dict[str, tuple[dict[str, str], bool | str]] = {}
         self._challenge: tuple[str, dict[str, str]] | None = None
         self._tokens: dict[tuple[str, ...], str] = {}
         self._writes: set[str] = set()  # repositories this client is about to push to
         self._auth_lock = threading.Lock()
+        self._probe = threading.Lock()  # held by the first request, never released
+        self._probed = threading.Event()  # set once that request has its answer
         self.requests_sent = 0
 
     def __repr__(self) -> str:
@@ -122,8 +131,21 @@ class Transport:
         ``body`` may be a factory returning a fresh iterator, so a streamed upload can be
         replayed on retry without holding it in memory.
         """
-        waited, attempt, authed = 0.0, 0, False
         scope = self._widen(scope)
+        # A fresh client's concurrent first requests would each meet the same 401: the
+        # first one probes, the others wait until it has learnt the challenge (and token).
+        probe = not self._probed.is_set() and self._probe.acquire(blocking=False)
+        if not probe:
+            self._probed.wait(self.timeout[0])
+        try:
+            return self._request(method, path, scope, headers, body, stream, write)
+        finally:
+            self._probed.set()  # also when the probe failed: the others find out alone
+
+    def _request(self, method: str, path: str, scope: tuple[str, ...],
+                 headers: Mapping[str, str] | None, body: Body, stream: bool,
+                 write: bool) -> requests.Response:
+        waited, attempt, authed = 0.0, 0, False
         while True:
             attempt += 1
             sent = self._auth_header(scope)
@@ -133,6 +155,7 @@ class Transport:
             elif response.status_code == 401 and not authed:
                 authed = True
                 self._authenticate(response, scope, path, sent)
+                self._probed.set()
                 attempt -= 1  # the auth round trip is not a failure
                 continue
             elif response.status_code in (401, 403):
@@ -144,6 +167,7 @@ class Transport:
                 pause = self.retry.delay(attempt, _retry_after(response.headers.get("Retry-After")))
             else:
                 return response
+            self._probed.set()  # retrying: let waiting requests try on their own
             if waited + pause > self.retry.max_total_s:
                 raise self._gave_up(method, path, attempt, waited, None if response is None
                                     else response.status_code)
@@ -167,10 +191,12 @@ class Transport:
             all_headers["Authorization"] = auth
         data = body() if callable(body) else body
         self.requests_sent += 1
+        url = self.url(path)
         try:
-            return self.session.request(method, self.url(path), headers=all_headers, data=data,
+            return self.session.request(method, url, headers=all_headers, data=data,
                                         stream=stream, timeout=self.timeout,
-                                        allow_redirects=method in ("GET", "HEAD"))
+                                        allow_redirects=method in ("GET", "HEAD"),
+                                        **self._environment(url))
         except requests.exceptions.InvalidURL as e:
             raise BadInput(f"registry host {self.host!r} gives an invalid URL") from e
         except requests.RequestException as e:
@@ -179,6 +205,17 @@ class Transport:
                                     f"tries: {type(e).__name__}; is the registry reachable "
                                     f"over {self.scheme}?") from e
             return None
+
+    def _environment(self, url: str) -> dict[str, Any]:
+        """``proxies`` and ``verify`` for ``url``'s origin from the environment, as requests'
+        trust_env would give them, computed once per origin."""
+        origin = "/".join(url.split("/", 3)[:3])
+        found = self._env.get(origin)
+        if found is None:
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            found = self._env[origin] = (requests.utils.get_environ_proxies(origin),
+                                         bundle or True)
+        return {"proxies": found[0], "verify": found[1]}
 
     def _auth_header(self, scope: tuple[str, ...]) -> str | None:
         """The Authorization value to send for ``scope``, when the registry asked for auth."""
@@ -223,7 +260,8 @@ class Transport:
         query += [("scope", s) for s in scope]
         headers = {"Authorization": self.credentials.basic_header()} if self.credentials else {}
         try:
-            reply = self.session.get(realm, params=query, headers=headers, timeout=self.timeout)
+            reply = self.session.get(realm, params=query, headers=headers, timeout=self.timeout,
+                                     **self._environment(realm))
         except requests.RequestException as e:
             raise RegistryError(f"{self.host}: token service {realm} failed: "
                                 f"{type(e).__name__}") from e
