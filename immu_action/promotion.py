@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from immu_action.adapters.registry import Manifest, Reference, RegistryClient, parse_reference
-from immu_action.adapters.registry_audit import chain_head, history, write_record
+from immu_action.adapters.registry_audit import history, write_record
 from immu_action.adapters.registry_copy import CopyStats, copy_manifest
 from immu_action.core.audit import EMPTY_BLOB, EMPTY_DIGEST, Action, AuditRecord
 from immu_action.errors import BadInput, PolicyRefused
@@ -96,10 +96,6 @@ def parse_targets(source: Reference, targets: Sequence[str]) -> list[Reference]:
     return refs
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
 def _check_immutable(current: list[tuple[Reference, str | None]], digest: str,
                      mutable: Collection[str], action: str) -> None:
     """Refuse (before any write) when an immutable tag would move."""
@@ -120,42 +116,51 @@ def promote(source: str, targets: Sequence[str], *, mutable: Collection[str] = D
         raise BadInput(f"{source!r}: promote a digest (REPOSITORY@sha256:...), never a tag")
     refs = parse_targets(src, targets)
     registries = registries or Registries()
-    src_client = registries.get(src.host)
     for ref in refs:
         registries.get(ref.host).will_write(ref.repository)
-    manifest, current, chains = _read_phase(registries, src, refs, audit)
-    _check_immutable(current, manifest.digest, mutable, action)
+    # One pool for both rounds: the write round reuses the read round's threads.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        manifest, current = _read_phase(pool, registries, src, refs)
+        _check_immutable(current, manifest.digest, mutable, action)
+        written = _write_phase(pool, registries, src, manifest, current, audit,
+                               provenance or Provenance(), action, source)
+    results = [written.get(str(ref)) or TagResult(reference=str(ref), digest=manifest.digest,
+                                                  previous_digest=previous, written=False)
+               for ref, previous in current]
+    return PromotionResult(action=action, source=str(src), digest=manifest.digest,
+                           media_type=manifest.media_type, tags=tuple(results))
+
+
+def _write_phase(pool: ThreadPoolExecutor, registries: Registries, src: Reference,
+                 manifest: Manifest, current: list[tuple[Reference, str | None]], audit: bool,
+                 provenance: Provenance, action: Action, source: str) -> dict[str, TagResult]:
+    """Copy to every tag not already on the digest, with its audit record; per tag result."""
+    src_client = registries.get(src.host)
     extra = {EMPTY_DIGEST: EMPTY_BLOB} if audit else None
     pending = [(ref, previous) for ref, previous in current if previous != manifest.digest]
     written: dict[str, TagResult] = {}
     # The tag writes and the audit records are independent requests: send them together,
     # so a promotion costs two round trips (read, write), not one per request. A record
     # whose tag write then failed is visible: `immu trace` reports the tag out of sync.
-    with ThreadPoolExecutor(max_workers=max(1, min(8, 2 * len(pending)))) as pool:
-        jobs = {}
-        for ref, previous in pending:
-            copy = pool.submit(_copy, registries, src_client, src, manifest, ref, extra)
+    jobs = {}
+    for ref, previous in pending:
+        copy = pool.submit(_copy, registries, src_client, src, manifest, ref, extra)
 
-            def record(ref: Reference = ref, previous: str | None = previous,
-                       after: Any = None) -> str:
-                if after is not None:
-                    after.result()  # another repository: the record's blob comes with the copy
-                return _record(registries.get(ref.host), ref, manifest, previous,
-                               chains[str(ref)], provenance or Provenance(), action, source)
+        def record(ref: Reference = ref, previous: str | None = previous,
+                   after: Any = None) -> str:
+            if after is not None:
+                after.result()  # another repository: the record's blob comes with the copy
+            return _record(registries.get(ref.host), ref, manifest, previous, provenance,
+                           action, source)
 
-            same_repo = ref.host == src.host and ref.repository == src.repository
-            rec = pool.submit(record, after=None if same_repo else copy) if audit else None
-            jobs[str(ref)] = (ref, previous, copy, rec)
-        for ref, previous, copy, rec in jobs.values():
-            written[str(ref)] = TagResult(
-                reference=str(ref), digest=manifest.digest, previous_digest=previous,
-                written=True, record=rec.result() if rec else None,
-                copy=copy.result().as_dict())
-    results = [written.get(str(ref)) or TagResult(reference=str(ref), digest=manifest.digest,
-                                                  previous_digest=previous, written=False)
-               for ref, previous in current]
-    return PromotionResult(action=action, source=str(src), digest=manifest.digest,
-                           media_type=manifest.media_type, tags=tuple(results))
+        same_repo = ref.host == src.host and ref.repository == src.repository
+        rec = pool.submit(record, after=None if same_repo else copy) if audit else None
+        jobs[str(ref)] = (ref, previous, copy, rec)
+    for ref, previous, copy, rec in jobs.values():
+        written[str(ref)] = TagResult(
+            reference=str(ref), digest=manifest.digest, previous_digest=previous,
+            written=True, record=rec.result() if rec else None, copy=copy.result().as_dict())
+    return written
 
 
 def _copy(registries: Registries, src_client: RegistryClient, src: Reference,
@@ -167,34 +172,27 @@ def _copy(registries: Registries, src_client: RegistryClient, src: Reference,
     return stats
 
 
-def _read_phase(registries: Registries, src: Reference, refs: list[Reference], audit: bool,
-                ) -> tuple[Manifest, list[tuple[Reference, str | None]], dict[str, str | None]]:
-    """GET the manifest, HEAD each target tag and its audit chain head, all concurrently."""
+def _read_phase(pool: ThreadPoolExecutor, registries: Registries, src: Reference,
+                refs: list[Reference]) -> tuple[Manifest, list[tuple[Reference, str | None]]]:
+    """GET the manifest and HEAD each target tag, all concurrently."""
     def tag_head(ref: Reference) -> str | None:
         return registries.get(ref.host).head_manifest(ref.repository, str(ref.tag))
 
-    def chain(ref: Reference) -> str | None:
-        return chain_head(registries.get(ref.host), ref.repository, str(ref.tag))
-
-    with ThreadPoolExecutor(max_workers=min(8, 1 + 2 * len(refs))) as pool:
-        got = pool.submit(registries.get(src.host).get_manifest, src.repository, str(src.digest))
-        tags = [pool.submit(tag_head, ref) for ref in refs]
-        chains = {str(ref): pool.submit(chain, ref) for ref in refs} if audit else {}
-        return (got.result(), [(ref, f.result()) for ref, f in zip(refs, tags, strict=True)],
-                {k: f.result() for k, f in chains.items()})
+    got = pool.submit(registries.get(src.host).get_manifest, src.repository, str(src.digest))
+    tags = [pool.submit(tag_head, ref) for ref in refs]
+    return got.result(), [(ref, f.result()) for ref, f in zip(refs, tags, strict=True)]
 
 
 def _record(client: RegistryClient, ref: Reference, manifest: Manifest, previous: str | None,
-            previous_record: str | None, provenance: Provenance, action: Action,
-            source: str) -> str:
-    """Append one audit record to the tag's chain; returns the record's digest."""
-    tag = str(ref.tag)
-    record = AuditRecord(action=action, repository=ref.repository, tag=tag,
+            provenance: Provenance, action: Action, source: str) -> str:
+    """Write one audit record of the tag's move; returns the record's digest."""
+    when = datetime.datetime.now(datetime.timezone.utc)
+    record = AuditRecord(action=action, repository=ref.repository, tag=str(ref.tag),
                          digest=manifest.digest, previous_digest=previous,
-                         previous_record=previous_record,
-                         time=_now(), commit=provenance.commit, run_url=provenance.run_url,
+                         time=when.isoformat(timespec="microseconds"),
+                         commit=provenance.commit, run_url=provenance.run_url,
                          tests=provenance.tests, actor=provenance.actor, source=source)
-    return write_record(client, ref.repository, record, manifest)
+    return write_record(client, ref.repository, record, manifest, when)
 
 
 def rollback_candidates(records: Sequence[AuditRecord], current: str | None) -> list[str]:

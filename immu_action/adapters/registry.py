@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import quote
 
 import requests
 
@@ -213,6 +214,34 @@ class RegistryClient:
             raise RegistryError(f"{self.host}/{repo}:{ref}: registry stored digest {got}, "
                                 f"expected {expected}")
         return expected
+
+    def list_tags(self, repo: str, *, after: str | None = None,
+                  page: int = 1000) -> Iterator[str]:
+        """Tags of ``repo`` (none when it does not exist), following ``Link`` pagination.
+
+        ``after`` asks for the tags lexically after it (the ``last`` parameter); registries
+        that do not paginate (distribution 2.8) ignore it and send every tag.
+        """
+        query = f"tags/list?n={page}" + (f"&last={quote(after, safe='')}" if after else "")
+        r = self._call("GET", repo, query, ok=(200, 404))
+        while True:
+            if r.status_code == 404:
+                r.close()
+                return
+            try:
+                names = r.json().get("tags") or []
+            except (ValueError, AttributeError) as e:
+                raise RegistryError(f"{self.host}/{repo}: tags/list did not answer a JSON "
+                                    "object with a tags list") from e
+            yield from (str(name) for name in names)
+            following = r.links.get("next", {}).get("url")
+            if not following:
+                return
+            r = self.transport.request("GET", following, scope=(f"repository:{repo}:pull",))
+            if r.status_code != 200:
+                raise RegistryHTTPError(f"{self.host}/{repo}: GET {following} answered HTTP "
+                                        f"{r.status_code}{_error_detail(r)}",
+                                        status=r.status_code, code=_error_code(r)[0])
 
     def blob_exists(self, repo: str, digest: str) -> bool:
         """True when the repository already links the blob (no upload needed)."""

@@ -1,11 +1,15 @@
-"""The audit trail in the registry: write a record artifact, walk a tag's history.
+"""The audit trail in the registry: write a record artifact, read a tag's history.
 
-See ``immu_action.core.audit`` for the format. Writing costs two requests per tag: HEAD
-of the ``immu-audit-<tag>`` chain head and PUT of the record manifest under that tag
-(plus, once per repository, the upload of the 2-byte empty config blob).
+See ``immu_action.core.audit`` for the format. Writing a record is one PUT of the record
+manifest under its own tag (plus, once per repository, the upload of the 2-byte empty
+config blob); nothing has to be read first. Reading lists the repository's tags from the
+tag's record prefix on and GETs the newest records concurrently.
 """
 
 from __future__ import annotations
+
+import datetime
+from concurrent.futures import ThreadPoolExecutor
 
 from immu_action.adapters.registry import Manifest, RegistryClient, RegistryHTTPError
 from immu_action.core.audit import (
@@ -13,53 +17,65 @@ from immu_action.core.audit import (
     EMPTY_DIGEST,
     OCI_MANIFEST,
     AuditRecord,
-    audit_tag,
     record_from_manifest,
     record_manifest,
+    record_name,
+    record_prefix,
+    record_stamp,
 )
 from immu_action.errors import RegistryError
 
 
-def chain_head(client: RegistryClient, repo: str, tag: str) -> str | None:
-    """Digest of the newest record manifest of ``tag``, None when it has no history."""
-    return client.head_manifest(repo, audit_tag(tag))
-
-
-def write_record(client: RegistryClient, repo: str, record: AuditRecord,
-                 subject: Manifest) -> str:
+def write_record(client: RegistryClient, repo: str, record: AuditRecord, subject: Manifest,
+                 when: datetime.datetime) -> str:
     """Store ``record`` as an artifact referring to ``subject``; returns its manifest digest."""
     manifest = record_manifest(subject_digest=subject.digest, subject_size=len(subject.data),
                                subject_media_type=subject.media_type, record=record)
-    tag = audit_tag(record.tag)
+    name = record_name(record.tag, when)
     try:
-        return client.put_manifest(repo, tag, manifest, OCI_MANIFEST)
+        return client.put_manifest(repo, name, manifest, OCI_MANIFEST)
     except RegistryHTTPError as e:
         # First record in this repository: the empty config blob is not there yet.
         if e.code != "MANIFEST_BLOB_UNKNOWN":
             raise
     client.upload_blob(repo, EMPTY_DIGEST, EMPTY_BLOB)
-    return client.put_manifest(repo, tag, manifest, OCI_MANIFEST)
+    return client.put_manifest(repo, name, manifest, OCI_MANIFEST)
 
 
-def read_record(client: RegistryClient, repo: str, manifest_digest: str) -> AuditRecord:
-    """One record, by the digest of its manifest (verified)."""
-    manifest = client.get_manifest(repo, manifest_digest)
+def read_record(client: RegistryClient, repo: str, reference: str) -> tuple[str, AuditRecord]:
+    """One record by its tag name or manifest digest: (manifest digest, record)."""
+    manifest = client.get_manifest(repo, reference)
     try:
-        return record_from_manifest(manifest.data)
+        return manifest.digest, record_from_manifest(manifest.data)
     except (ValueError, KeyError, TypeError) as e:
-        raise RegistryError(f"{client.host}/{repo}@{manifest_digest}: not a readable immu "
+        raise RegistryError(f"{client.host}/{repo}:{reference}: not a readable immu "
                             f"audit record ({e})") from e
+
+
+def record_names(client: RegistryClient, repo: str, tag: str) -> list[str]:
+    """Tag names of ``tag``'s records, newest first."""
+    prefix = record_prefix(tag)
+    stamped = []
+    # Every page is read: registries disagree on the order of tags/list (distribution
+    # 2.8 ignores ``last`` and does not sort; the OCI spec says case-insensitive), so no
+    # name proves that no record of the tag follows.
+    for name in client.list_tags(repo, after=prefix[:-1]):
+        stamp = record_stamp(name, tag) if name.startswith(prefix) else None
+        if stamp is not None:
+            stamped.append((stamp, name))
+    return [name for _, name in sorted(stamped, reverse=True)]
 
 
 def history(client: RegistryClient, repo: str, tag: str,
             limit: int = 100) -> list[tuple[str, AuditRecord]]:
-    """Records of ``tag``, newest first, as (record digest, record), at most ``limit``."""
-    out: list[tuple[str, AuditRecord]] = []
-    seen: set[str] = set()
-    current = chain_head(client, repo, tag)
-    while current and len(out) < limit and current not in seen:
-        seen.add(current)  # a cycle would be corruption; stop rather than loop
-        record = read_record(client, repo, current)
-        out.append((current, record))
-        current = record.previous_record
-    return out
+    """Records of ``tag``, newest first, as (record digest, record), at most ``limit``.
+
+    A record whose own fields name another repository or tag is not part of the history
+    (a foreign tag that happens to look like a record name, or a hashed long-tag clash).
+    """
+    names = record_names(client, repo, tag)[:max(0, limit)]
+    if not names:
+        return []
+    with ThreadPoolExecutor(max_workers=min(8, len(names))) as pool:
+        found = list(pool.map(lambda name: read_record(client, repo, name), names))
+    return [(digest, r) for digest, r in found if r.tag == tag and r.repository == repo]

@@ -6,15 +6,22 @@ manifest with ``artifactType`` ``application/vnd.immu.promotion.v1+json``, the e
 config ``{}`` and no layers, whose ``subject`` is the promoted manifest (a referrer, for
 registries with the referrers API). Keeping the record in the manifest makes writing it
 one PUT (the 2-byte empty blob is uploaded once per repository) and reading it one GET.
-Because the Debian registry (distribution 2.8) has no referrers API, the newest record
-of each tag is also tagged ``immu-audit-<tag>``, and each record names the previous
-record's digest: a linked list that ``trace`` walks back.
+
+Because the Debian registry (distribution 2.8) has no referrers API, each record is also
+tagged, under a name of its own: ``immu-audit-<tag>.<UTC time, microseconds>Z-<6 hex>``
+(``immu-audit-h-<hash of tag>...`` when the tag is too long to fit). Writing a record
+therefore needs nothing read first -- no chain head to look up, and two concurrent
+promotions of one tag both keep their record -- and ``trace`` lists the tags with the
+prefix and sorts them by their fixed-width time (newest first).
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
+import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -38,7 +45,6 @@ class AuditRecord:
     tag: str
     digest: str
     previous_digest: str | None
-    previous_record: str | None
     time: str
     commit: str | None = None
     run_url: str | None = None
@@ -71,12 +77,47 @@ def decode_record(data: bytes) -> AuditRecord:
     return AuditRecord(**{k: v for k, v in doc.items() if k in fields})
 
 
-def audit_tag(tag: str) -> str:
-    """The tag holding the newest record of ``tag`` (hashed when it would exceed 128)."""
-    name = AUDIT_TAG_PREFIX + tag
-    if len(name) <= 128:
-        return name
-    return AUDIT_TAG_PREFIX + "h-" + hashlib.sha256(tag.encode()).hexdigest()[:48]
+STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"  # fixed width, so names sort by time
+_RECORD_NAME = re.compile(r"^immu-audit-(?P<key>.+)\.(?P<stamp>\d{8}T\d{12}Z)-[0-9a-f]{6}$")
+_KEY_MAX = 128 - len(AUDIT_TAG_PREFIX) - len(".20261126T000000000000Z-abcdef")
+
+
+def record_key(tag: str) -> str:
+    """How ``tag`` appears in its record names: itself, or ``h-<hash>`` when too long."""
+    if len(tag) <= _KEY_MAX:
+        return tag
+    return "h-" + hashlib.sha256(tag.encode()).hexdigest()[:48]
+
+
+def record_prefix(tag: str) -> str:
+    """Every record name of ``tag`` starts with this (so may a longer tag's: see
+    ``record_stamp``)."""
+    return f"{AUDIT_TAG_PREFIX}{record_key(tag)}."
+
+
+def record_name(tag: str, when: datetime.datetime, nonce: str | None = None) -> str:
+    """A fresh, valid tag name for one record of ``tag`` written at ``when`` (UTC)."""
+    stamp = when.astimezone(datetime.timezone.utc).strftime(STAMP_FORMAT)
+    return f"{record_prefix(tag)}{stamp}-{nonce or secrets.token_hex(3)}"
+
+
+def record_stamp(name: str, tag: str) -> str | None:
+    """The sortable time of record name ``name`` if it is a record of ``tag``, else None."""
+    found = _RECORD_NAME.match(name)
+    if found is None or found["key"] != record_key(tag):
+        return None
+    return found["stamp"]
+
+
+def is_record_name(name: str) -> bool:
+    """True for the tag names of audit records (not image tags)."""
+    return _RECORD_NAME.match(name) is not None
+
+
+def record_key_of(name: str) -> str | None:
+    """The tag (or ``h-<hash>`` of a long tag) a record name belongs to; None if not one."""
+    found = _RECORD_NAME.match(name)
+    return found["key"] if found else None
 
 
 def record_manifest(*, subject_digest: str, subject_size: int, subject_media_type: str,

@@ -22,7 +22,7 @@ import docker.errors
 import pytest
 import requests
 
-from immu_action.core.audit import AUDIT_TAG_PREFIX
+from immu_action.core.audit import is_record_name, record_key_of
 from tests.support.act import GIT, ROOT, ActError, ActRun, run_act
 from tests.support.github_emulator import GitHubEmulator
 from tests.support.registry import PASSWORD, USER, Registry
@@ -76,12 +76,11 @@ class World:
 
     def tags(self) -> dict[str, str]:
         """Every image tag on the registry (not the audit trail's) and its manifest digest."""
-        return {t: d for t, d in self.all_tags().items() if not t.startswith(AUDIT_TAG_PREFIX)}
+        return {t: d for t, d in self.all_tags().items() if not is_record_name(t)}
 
     def audited(self) -> set[str]:
-        """The tags with an audit trail (``immu-audit-<tag>``)."""
-        return {t.removeprefix(AUDIT_TAG_PREFIX) for t in self.all_tags()
-                if t.startswith(AUDIT_TAG_PREFIX)}
+        """The tags with an audit trail (``immu-audit-<tag>.<time>-<nonce>`` records)."""
+        return {str(record_key_of(t)) for t in self.all_tags() if is_record_name(t)}
 
     def all_tags(self) -> dict[str, str]:
         """Every tag of the repository on the registry and its manifest digest."""

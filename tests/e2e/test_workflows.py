@@ -297,7 +297,7 @@ def test_tag_push_promotes_semver_tags_and_publishes_the_release(world: World) -
     assert again.out()["digest"] == digest, "a re-run must rebuild the same image"
     assert world.tags() == tags
     # Idempotent: one release, one section, the same three asset names; an asset whose bytes
-    # changed (timings in test-results.json, the audit chain in promotion.json) is replaced.
+    # changed (timings in test-results.json, the audit record in promotion.json) is replaced.
     (release,) = world.emulator.state.releases.values()
     assert release["body"].count("<!-- immu:begin -->") == 1, release["body"]
     names = sorted(a["name"] for a in world.emulator.state.assets.values())

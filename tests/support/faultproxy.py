@@ -50,14 +50,20 @@ class Seen:
 class FaultProxy:
     """Start with ``with FaultProxy(upstream_port) as proxy:``; ``proxy.host`` is host:port."""
 
-    def __init__(self, upstream_port: int, *, bearer: tuple[str, str] | None = None) -> None:
+    def __init__(self, upstream_port: int, *, bearer: tuple[str, str] | None = None,
+                 tag_pages: int | None = None) -> None:
         """``bearer=(user, password)``: act as a token-auth registry in front of a Basic one.
 
         Clients then meet ``WWW-Authenticate: Bearer realm=<proxy>/token`` and must fetch a
         token with Basic credentials; the proxy forwards with those Basic credentials.
+        ``tag_pages=N``: answer ``tags/list`` as a paginating registry does (GHCR, Docker
+        Hub, distribution 3): case-insensitive lexical order, ``n`` (at most N) and ``last``
+        honoured, a ``Link: <...>; rel="next"`` header while more tags follow. Distribution
+        2.8 behind it sends every tag unsorted in one answer.
         """
         self.upstream_port = upstream_port
         self.bearer = bearer
+        self.tag_pages = tag_pages
         self.tokens: dict[str, str] = {}  # token -> upstream Authorization header
         self.token_requests: list[str] = []  # the scope of each token request
         self.rules: list[Rule] = []
@@ -203,7 +209,46 @@ class FaultProxy:
                     return
                 if rule is not None and rule.strip_query:
                     path = path.split("?", 1)[0]
+                if proxy.tag_pages and method == "GET" and "/tags/list" in path:
+                    self._tag_page(path)
+                    return
                 self._forward(method, path, corrupt=bool(rule and rule.corrupt))
+
+            def _tag_page(self, path: str) -> None:
+                from urllib.parse import parse_qs, quote, urlparse
+
+                assert proxy.tag_pages is not None
+                url = urlparse(path)
+                query = parse_qs(url.query)
+                upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port,
+                                                      timeout=30)
+                auth = self.headers.get("Authorization")
+                upstream.request("GET", url.path, headers={"Authorization": auth} if auth else {})
+                resp = upstream.getresponse()
+                body, status, link = resp.read(), resp.status, None
+                challenge = resp.getheader("WWW-Authenticate")
+                upstream.close()
+                if status == 200:
+                    doc = json.loads(body)
+                    names = sorted(doc.get("tags") or [], key=lambda t: (t.lower(), t))
+                    if "last" in query:
+                        last = query["last"][0]
+                        names = [t for t in names if (t.lower(), t) > (last.lower(), last)]
+                    n = min(int(query.get("n", [proxy.tag_pages])[0]), proxy.tag_pages)
+                    page, more = names[:n], len(names) > n
+                    if more:
+                        link = f'<{url.path}?n={n}&last={quote(page[-1])}>; rel="next"'
+                    body = json.dumps({"name": doc.get("name"), "tags": page}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                if link:
+                    self.send_header("Link", link)
+                if challenge:
+                    self.send_header("WWW-Authenticate", challenge)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                proxy._record(Seen("GET", path, status, 0, False))
 
             def _forward(self, method: str, path: str, *, corrupt: bool) -> None:
                 upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port,

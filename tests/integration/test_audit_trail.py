@@ -1,0 +1,106 @@
+"""The audit trail's tag layout on the real registry: one tag per record, nothing read
+before writing one, records of look-alike tags kept apart, tags/list paginated or not."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+
+from immu_action.adapters.registry_audit import history, record_names
+from immu_action.core.audit import is_record_name, record_prefix
+from immu_action.promotion import Provenance, Registries, promote, trace
+from tests.support import registry as support
+from tests.support.faultproxy import FaultProxy
+from tests.support.registry import Pushed, Registry
+
+registry, pushed_images = support.registry, support.pushed_images
+pytestmark = [pytest.mark.registry, pytest.mark.docker]
+
+
+def pool(registry: Registry) -> Registries:
+    return Registries(clients={registry.host: registry.client()})
+
+
+def fresh(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def test_an_audited_promotion_reads_nothing_of_the_trail(
+        registry: Registry, pushed_images: list[Pushed]) -> None:
+    image, repo = pushed_images[0], fresh("immu-test/aud")
+    promote(image.by_digest, [f"{repo}:seed"], registries=pool(registry))  # empty blob there
+    with FaultProxy(registry.port) as proxy:
+        client = registry.client()
+        client.transport.host = proxy.host
+        result = promote(f"{proxy.host}/{repo}@{image.digest}", ["v1"],
+                         registries=Registries(clients={proxy.host: client}))
+        sent = [(s.method, s.path.rsplit("/", 1)[-1]) for s in proxy.seen if s.status != 401]
+    record = result.tags[0].record
+    assert record is not None
+    # GET + HEAD of the tag, then the tag's PUT and the record's PUT: four requests.
+    assert sorted(sent[:2]) == [("GET", image.digest), ("HEAD", "v1")]
+    assert sorted(m for m, _ in sent[2:]) == ["PUT", "PUT"] and len(sent) == 4
+    names = {name for _, name in sent[2:]}
+    assert "v1" in names and all(n == "v1" or is_record_name(n) for n in names)
+    assert [d for d, _ in history(registry.client(), repo, "v1")] == [record]
+
+
+def test_concurrent_promotions_of_one_tag_both_keep_their_record(
+        registry: Registry, pushed_images: list[Pushed]) -> None:
+    repo = fresh("immu-test/race")
+    target = f"{registry.host}/{repo}:latest"
+    promote(pushed_images[0].by_digest, [f"{repo}:seed"], registries=pool(registry))
+    start, errors = threading.Barrier(2), []
+
+    def run(image: Pushed, commit: str) -> None:
+        try:
+            start.wait()
+            promote(image.by_digest, [target], registries=pool(registry),
+                    provenance=Provenance(commit=commit))
+        except Exception as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(pushed_images[i], str(i) * 40))
+               for i in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    records = trace(target, registries=pool(registry)).records
+    assert sorted(str(r.commit) for _, r in records) == ["1" * 40, "2" * 40]
+
+
+def test_records_of_a_tag_sharing_the_prefix_stay_apart(
+        registry: Registry, pushed_images: list[Pushed]) -> None:
+    repo = fresh("immu-test/prefix")
+    long_tag = "release-" + "9" * 110  # hashed record names
+    for tag, image in (("v1", 0), ("v1.2", 1), ("V1", 2), (long_tag, 0)):
+        promote(pushed_images[image].by_digest, [f"{repo}:{tag}"], registries=pool(registry))
+    assert record_prefix("v1.2").startswith(record_prefix("v1"))
+    for tag, image in (("v1", 0), ("v1.2", 1), ("V1", 2), (long_tag, 0)):
+        traced = trace(f"{registry.host}/{repo}:{tag}", registries=pool(registry))
+        assert [(r.tag, r.digest) for _, r in traced.records] \
+            == [(tag, pushed_images[image].digest)]
+        assert traced.in_sync
+
+
+def test_history_follows_tags_list_pagination(
+        registry: Registry, pushed_images: list[Pushed]) -> None:
+    repo = fresh("immu-test/pages")
+    target = f"{registry.host}/{repo}:latest"
+    for i in range(3):
+        promote(pushed_images[i].by_digest, [target, f"{repo}:a{i}", f"{repo}:z{i}"],
+                registries=pool(registry), mutable=["latest"])
+    unpaged = record_names(registry.client(), repo, "latest")
+    with FaultProxy(registry.port, tag_pages=2) as proxy:
+        client = registry.client()
+        client.transport.host = proxy.host
+        assert record_names(client, repo, "latest") == unpaged
+        pages = [s.path for s in proxy.seen if "/tags/list" in s.path and s.status == 200]
+        found = history(client, repo, "latest")
+    assert len(unpaged) == 3 and len(pages) >= 2  # followed Link: rel="next"
+    assert "last=immu-audit-latest" in pages[0]  # listing starts at the record prefix
+    assert [r.digest for _, r in found] == [pushed_images[i].digest for i in (2, 1, 0)]
