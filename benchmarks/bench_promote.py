@@ -16,9 +16,13 @@ pass-through proxy for HTTP requests (after auth: 401 challenges counted apart) 
 uploaded.
 A third path, another registry, is reported too (blobs streamed), with the peak RSS of the
 copy (ours in-process vs skopeo) to show layers are never held in memory.
-Targets: same-repo tag <= 3 requests after auth (GET, HEAD, PUT) without the audit record and
-no blob upload; ours >= 3x faster than skopeo and >= 50x faster than pull/tag/push (within a
-registry); peak RSS of the cross-registry copy < 150 MB.
+Targets (issue 3, all about a new tag in the same repository): <= 3 requests after auth (GET,
+HEAD, PUT; the audit record, which the peers do not write, adds one PUT) and no blob upload;
+ours (audit record included) >= 3x faster than skopeo and >= 50x faster than pull/tag/push.
+The other paths are measured and their ratios printed, not targeted; the peak RSS of the
+cross-registry copy must stay < 150 MB (layers streamed, never held).
+``ours-cli`` is printed for scale, not targeted: a fresh CPython process importing requests
+takes longer than skopeo's whole copy (see the start-up floors printed first).
 
 Auth modes (``--auth``, default both, each with its own pair of registries and image):
   htpasswd  Basic auth checked against a bcrypt hash on EVERY request (~4.7 ms of registry
@@ -30,7 +34,7 @@ Exit code: 1 if some target was missed in EVERY mode measured (with one mode: mi
 0 otherwise -- a target met only in token mode counts as met, since that is how the
 registries we promote to in production authenticate; the table shows it.
 
-    .venv/bin/python benchmarks/bench_promote.py [--size-mb 300] [--layers 6] [--runs 9]
+    .venv/bin/python benchmarks/bench_promote.py [--size-mb 300] [--layers 6] [--runs 15]
         [--docker-runs 5] [--auth htpasswd|token|both]
 """
 
@@ -248,10 +252,10 @@ def measure(mode: str, args: argparse.Namespace) -> dict[str, bool]:
                   f"{up / 1e6:8.1f} MB uploaded{ratio}")
         if path == "same-repo":  # the promotion proper: GET, HEAD, PUT, no blob
             met["same-repo <= 3 requests, no blob upload"] = (
-                counts["ours-bare"][0] <= 3 and counts["ours-bare"][1] == 0)
-        if path != "cross-registry":  # the targets are about promotion within a registry
-            met[f"{path}: >= 3x skopeo"] = medians["skopeo"] / medians["ours"] >= 3.0
-            met[f"{path}: >= 50x docker"] = medians["docker"] / medians["ours"] >= 50.0
+                counts["ours-bare"][0] <= 3 and counts["ours-bare"][1] == 0
+                and counts["ours"][0] <= 4 and counts["ours"][1] == 0)
+            met["same-repo: >= 3x skopeo"] = medians["skopeo"] / medians["ours"] >= 3.0
+            met["same-repo: >= 50x docker"] = medians["docker"] / medians["ours"] >= 50.0
     rss = peak_rss_mb(registry.host, digest, other.host)
     print(f"\npeak RSS copying {size / 1e6:.0f} MB across registries [{mode}]: ours "
           f"{rss['ours']:.0f} MB, skopeo {rss['skopeo']:.0f} MB (layers are streamed)")
@@ -264,7 +268,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=300)
     parser.add_argument("--layers", type=int, default=6)
-    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--docker-runs", type=int, default=5)
     parser.add_argument("--auth", choices=("htpasswd", "token", "both"), default="both")
     args = parser.parse_args()
