@@ -17,7 +17,7 @@ from typing import Any
 
 from immu_action.adapters.registry import Manifest, Reference, RegistryClient, parse_reference
 from immu_action.adapters.registry_audit import history, write_record
-from immu_action.adapters.registry_copy import CopyStats, copy_manifest
+from immu_action.adapters.registry_copy import CopyStats, ensure_content, put_tag
 from immu_action.core.audit import EMPTY_BLOB, EMPTY_DIGEST, Action, AuditRecord
 from immu_action.errors import BadInput, PolicyRefused
 
@@ -134,42 +134,51 @@ def promote(source: str, targets: Sequence[str], *, mutable: Collection[str] = D
 def _write_phase(pool: ThreadPoolExecutor, registries: Registries, src: Reference,
                  manifest: Manifest, current: list[tuple[Reference, str | None]], audit: bool,
                  provenance: Provenance, action: Action, source: str) -> dict[str, TagResult]:
-    """Copy to every tag not already on the digest, with its audit record; per tag result."""
+    """Copy to every tag not already on the digest, with its audit record; per tag result.
+
+    Content (blobs, an index's children, the record's empty config) is made present once
+    per target repository before any PUT there: copies to several tags of one repository
+    must not each mount the same blobs at once, since distribution 2.8 rewrites a blob's
+    link file on every mount and a manifest PUT reading it mid-write fails (DIGEST_INVALID).
+    The tag PUTs and the audit records are then independent requests, sent together: a
+    promotion costs two round trips (read, write) in one repository. A record whose tag
+    write then failed is visible: ``immu trace`` reports the tag out of sync.
+    """
     src_client = registries.get(src.host)
     extra = {EMPTY_DIGEST: EMPTY_BLOB} if audit else None
-    pending = [(ref, previous) for ref, previous in current if previous != manifest.digest]
-    written: dict[str, TagResult] = {}
-    # The tag writes and the audit records are independent requests: send them together,
-    # so a promotion costs two round trips (read, write), not one per request. A record
-    # whose tag write then failed is visible: `immu trace` reports the tag out of sync.
-    jobs = {}
-    for ref, previous in pending:
-        copy = pool.submit(_copy, registries, src_client, src, manifest, ref, extra)
+    groups: dict[tuple[str, str], list[tuple[Reference, str | None]]] = {}
+    seen = set()
+    for ref, previous in current:
+        if previous != manifest.digest and str(ref) not in seen:
+            seen.add(str(ref))
+            groups.setdefault((ref.host, ref.repository), []).append((ref, previous))
 
-        def record(ref: Reference = ref, previous: str | None = previous,
-                   after: Any = None) -> str:
-            if after is not None:
-                after.result()  # another repository: the record's blob comes with the copy
-            return _record(registries.get(ref.host), ref, manifest, previous, provenance,
-                           action, source)
+    def tag(dst: RegistryClient, ref: Reference, stats: CopyStats, content: Any) -> CopyStats:
+        if content is not None:
+            content.result()
+        put_tag(dst, ref.repository, str(ref.tag), manifest, stats)
+        return stats
 
-        same_repo = ref.host == src.host and ref.repository == src.repository
-        rec = pool.submit(record, after=None if same_repo else copy) if audit else None
-        jobs[str(ref)] = (ref, previous, copy, rec)
-    for ref, previous, copy, rec in jobs.values():
-        written[str(ref)] = TagResult(
-            reference=str(ref), digest=manifest.digest, previous_digest=previous,
-            written=True, record=rec.result() if rec else None, copy=copy.result().as_dict())
-    return written
+    def record(ref: Reference, previous: str | None, content: Any) -> str:
+        if content is not None:
+            content.result()  # another repository: the record's blob comes with the content
+        return _record(registries.get(ref.host), ref, manifest, previous, provenance,
+                       action, source)
 
-
-def _copy(registries: Registries, src_client: RegistryClient, src: Reference,
-          manifest: Manifest, ref: Reference, extra: dict[str, bytes] | None) -> CopyStats:
-    """Copy the manifest (and its content when crossing repositories) to ``ref``."""
-    stats = CopyStats()
-    copy_manifest(src_client, src.repository, manifest, registries.get(ref.host),
-                  ref.repository, str(ref.tag), stats, extra)
-    return stats
+    jobs = []
+    for (host, repo), items in groups.items():
+        dst, shared = registries.get(host), CopyStats()
+        content = None if (host, repo) == (src.host, src.repository) else pool.submit(
+            ensure_content, src_client, src.repository, manifest, dst, repo, shared, extra)
+        for i, (ref, previous) in enumerate(items):
+            stats = shared if i == 0 else CopyStats()  # the content is counted once
+            jobs.append((ref, previous, pool.submit(tag, dst, ref, stats, content),
+                         pool.submit(record, ref, previous, content) if audit else None))
+    return {str(ref): TagResult(reference=str(ref), digest=manifest.digest,
+                                previous_digest=previous, written=True,
+                                record=rec.result() if rec else None,
+                                copy=put.result().as_dict())
+            for ref, previous, put, rec in jobs}
 
 
 def _read_phase(pool: ThreadPoolExecutor, registries: Registries, src: Reference,

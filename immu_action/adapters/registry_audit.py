@@ -9,6 +9,7 @@ tag's record prefix on and GETs the newest records concurrently.
 from __future__ import annotations
 
 import datetime
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from immu_action.adapters.registry import Manifest, RegistryClient, RegistryHTTPError
@@ -25,6 +26,8 @@ from immu_action.core.audit import (
 )
 from immu_action.errors import RegistryError
 
+_EMPTY_BLOB_LOCK = threading.Lock()
+
 
 def write_record(client: RegistryClient, repo: str, record: AuditRecord, subject: Manifest,
                  when: datetime.datetime) -> str:
@@ -35,10 +38,13 @@ def write_record(client: RegistryClient, repo: str, record: AuditRecord, subject
     try:
         return client.put_manifest(repo, name, manifest, OCI_MANIFEST)
     except RegistryHTTPError as e:
-        # First record in this repository: the empty config blob is not there yet.
-        if e.code != "MANIFEST_BLOB_UNKNOWN":
+        # First record in this repository: the empty config blob is not there yet (or,
+        # DIGEST_INVALID, another thread of this promotion is linking it right now).
+        if e.code not in ("MANIFEST_BLOB_UNKNOWN", "DIGEST_INVALID"):
             raise
-    client.upload_blob(repo, EMPTY_DIGEST, EMPTY_BLOB)
+    with _EMPTY_BLOB_LOCK:  # one upload, and no PUT reading its link file mid-write
+        if not client.blob_exists(repo, EMPTY_DIGEST):
+            client.upload_blob(repo, EMPTY_DIGEST, EMPTY_BLOB)
     return client.put_manifest(repo, name, manifest, OCI_MANIFEST)
 
 

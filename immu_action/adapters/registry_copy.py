@@ -3,7 +3,8 @@
 Same repository: nothing but the manifest PUT. Same registry, other repository: blobs
 are mounted (one POST each, 201; a 202 falls back to a streamed copy). Another
 registry: blobs the target lacks are streamed GET -> PUT. An index is copied as is
-(children first, by digest), so its digest is preserved.
+(children first, by digest), so its digest is preserved. Content is ensured once per
+target repository (``ensure_content``), then each tag is one PUT (``put_tag``).
 """
 
 from __future__ import annotations
@@ -105,12 +106,9 @@ def _ensure_blob(src: RegistryClient, src_repo: str, dst: RegistryClient, dst_re
     return "copied"
 
 
-def copy_manifest(src: RegistryClient, src_repo: str, manifest: Manifest,
-                  dst: RegistryClient, dst_repo: str, tag: str, stats: CopyStats,
-                  extra: Mapping[str, bytes] | None = None) -> str:
-    """PUT ``manifest`` under ``dst_repo:tag`` after making its content present there."""
-    if not (src is dst and src_repo == dst_repo):
-        ensure_content(src, src_repo, manifest, dst, dst_repo, stats, extra)
+def put_tag(dst: RegistryClient, dst_repo: str, tag: str, manifest: Manifest,
+            stats: CopyStats) -> str:
+    """PUT ``manifest`` under ``dst_repo:tag`` (its content must be there already)."""
     digest = dst.put_manifest(dst_repo, tag, manifest.data, manifest.media_type)
     stats.manifests_put += 1
     if digest != manifest.digest:

@@ -222,3 +222,21 @@ def test_verify_pushed_finds_the_tested_child_of_an_index(
     with pytest.raises(RegistryError, match="not the tested image"):
         verify_pushed(f"{registry.host}/immu-test/app", tag, pushed_images[2].image_id,
                       client=client)
+
+
+def test_many_tags_in_another_repository_copy_the_content_once(
+        registry: Registry, pushed_images: list[Pushed]) -> None:
+    # Each tag mounting the same blobs at once made distribution 2.8 answer a manifest PUT
+    # DIGEST_INVALID now and then (it rewrites a blob's link file on every mount).
+    for round_ in range(4):
+        image = pushed_images[round_ % len(pushed_images)]
+        repo = fresh("immu-test/multi")
+        targets = [f"{repo}:t{i}" for i in range(4)]
+        result = promote(image.by_digest, targets, registries=pool(registry))
+        assert [t.written for t in result.tags] == [True] * 4
+        assert sorted(t.copy["blobs_mounted"] for t in result.tags) \
+            == [0, 0, 0, _blob_count(registry, image)]
+        assert [t.copy["manifests_put"] for t in result.tags] == [1] * 4
+        for target in targets:
+            traced = trace(f"{registry.host}/{target}", registries=pool(registry))
+            assert traced.digest == image.digest and len(traced.records) == 1
