@@ -1,7 +1,8 @@
 """Registry credentials and the auth handshake (Basic, Bearer token flow).
 
 Credentials come from ``IMMU_REGISTRY_USERNAME``/``IMMU_REGISTRY_PASSWORD`` or the Docker
-config that ``docker login`` and docker/login-action write. Secrets never appear in a
+config that ``docker login`` and docker/login-action write, including the credential
+helpers it names (``credHelpers``, ``credsStore``). Secrets never appear in a
 ``repr``, a message or a log line: only the username and where it came from are shown.
 """
 
@@ -12,11 +13,14 @@ import binascii
 import json
 import os
 import re
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from immu_action.errors import BadInput
+
+IDENTITY_TOKEN_USER = "<token>"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,6 +33,12 @@ class Credentials:
 
     def __repr__(self) -> str:
         return f"Credentials(username={self.username!r}, password=***, source={self.source!r})"
+
+    @property
+    def identity_token(self) -> bool:
+        """True when the secret is an OAuth2 refresh token (``docker login`` stored an
+        ``identitytoken``; credential helpers say so with the user name ``<token>``)."""
+        return self.username == IDENTITY_TOKEN_USER
 
     def basic_header(self) -> str:
         """The value of an ``Authorization: Basic`` header."""
@@ -48,8 +58,16 @@ def docker_config_path(env: Mapping[str, str]) -> Path:
     return Path(base) / "config.json"
 
 
-def _from_docker_config(host: str, path: Path) -> Credentials | None:
-    """Credentials for ``host`` from a Docker config file, or None when it has none."""
+HELPER_TIMEOUT_S = 30.0
+
+
+def _from_docker_config(host: str, path: Path, env: Mapping[str, str]) -> Credentials | None:
+    """Credentials for ``host`` from a Docker config, or None when it has none.
+
+    As the Docker CLI: a ``credHelpers`` entry for the host wins, then ``credsStore``;
+    each names a credential helper program ``docker-credential-<name>`` that is asked
+    (``get``). When the helper has nothing for the host, the ``auths`` entry is used.
+    """
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -57,15 +75,25 @@ def _from_docker_config(host: str, path: Path) -> Credentials | None:
     except (OSError, ValueError) as e:
         raise BadInput(f"{path}: cannot read Docker config ({type(e).__name__}); "
                        "fix or remove the file, or set IMMU_REGISTRY_USERNAME/PASSWORD") from e
-    auths = config.get("auths") if isinstance(config, dict) else None
+    if not isinstance(config, dict):
+        raise BadInput(f"{path}: a Docker config is a JSON object; fix or remove the file")
+    helpers = config.get("credHelpers")
+    per_host = [str(name) for key, name in (helpers or {}).items()
+                if _normalise_host(str(key)) == host.lower()] if isinstance(helpers, dict) else []
+    helper = per_host[0] if per_host else str(config.get("credsStore") or "")
+    if helper:
+        found = _from_helper(helper, host, path, env)
+        if found is not None:
+            return found
+    auths = config.get("auths")
     if not isinstance(auths, dict):
         return None
     for key, entry in auths.items():
         if _normalise_host(str(key)) != host.lower() or not isinstance(entry, dict):
             continue
         if entry.get("identitytoken"):
-            # An OAuth refresh token: the token endpoint accepts it as the password of <token>.
-            return Credentials(username="<token>", password=str(entry["identitytoken"]),
+            # An OAuth2 refresh token, traded for access tokens (see Transport._fetch_token).
+            return Credentials(username=IDENTITY_TOKEN_USER, password=str(entry["identitytoken"]),
                                source=f"{path} (identitytoken)")
         if entry.get("auth"):
             try:
@@ -73,12 +101,73 @@ def _from_docker_config(host: str, path: Path) -> Credentials | None:
             except (binascii.Error, UnicodeDecodeError) as e:
                 raise BadInput(f"{path}: auths.{key}.auth is not base64 of user:password; "
                                f"run `docker login {host}` again") from e
-            return Credentials(username=user, password=secret, source=str(path))
+            if user and secret:
+                return Credentials(username=user, password=secret, source=str(path))
         if entry.get("username") and entry.get("password"):
             return Credentials(username=str(entry["username"]), password=str(entry["password"]),
                                source=str(path))
-    # Credential helpers (credsStore/credHelpers) are not run: they are interactive
-    # programs outside our retry policy; the environment variables cover CI.
+    return None
+
+
+def _run_helper(program: str, action: str, given: str, path: Path,
+                env: Mapping[str, str]) -> subprocess.CompletedProcess[str] | None:
+    """Run ``program action`` with ``given`` on stdin; None when the program is missing."""
+    try:
+        return subprocess.run([program, action], input=given, capture_output=True, text=True,
+                              timeout=HELPER_TIMEOUT_S, env=dict(env), check=False)
+    except FileNotFoundError:
+        return None
+    except subprocess.TimeoutExpired as e:
+        raise BadInput(f"{path}: credential helper {program} did not answer `{action}` within "
+                       f"{HELPER_TIMEOUT_S:.0f}s (is it waiting for a password prompt or an "
+                       "unlocked keyring?); unlock it, or set "
+                       "IMMU_REGISTRY_USERNAME/IMMU_REGISTRY_PASSWORD") from e
+    except OSError as e:
+        raise BadInput(f"{path}: credential helper {program} cannot run "
+                       f"({type(e).__name__}); fix it, or set "
+                       "IMMU_REGISTRY_USERNAME/IMMU_REGISTRY_PASSWORD") from e
+
+
+def _from_helper(name: str, host: str, path: Path, env: Mapping[str, str]) -> Credentials | None:
+    """Ask credential helper ``docker-credential-<name>`` for ``host``'s credentials.
+
+    The server address is the one ``docker login`` stored, which may be a URL
+    (``https://index.docker.io/v1/``): ``list`` finds it, then ``get`` fetches it.
+    A helper that has nothing for the host answers None; a missing helper, a helper
+    that fails or hangs, or one that answers garbage is a clear error.
+    """
+    program = f"docker-credential-{name}"
+    setting = f"credHelpers/credsStore {name!r} in {path}"
+    listed = _run_helper(program, "list", "", path, env)
+    if listed is None:
+        raise BadInput(f"{setting}: {program} is not on PATH; install it (or fix the config "
+                       "to name an installed helper), or set "
+                       "IMMU_REGISTRY_USERNAME/IMMU_REGISTRY_PASSWORD")
+    addresses = [host]
+    try:
+        known = json.loads(listed.stdout) if listed.returncode == 0 else {}
+        addresses = [str(a) for a in known if _normalise_host(str(a)) == host.lower()] or [host]
+    except (ValueError, TypeError, AttributeError):
+        pass  # `list` is optional in older helpers: ask for the host itself
+    for address in addresses:
+        done = _run_helper(program, "get", address, path, env)
+        assert done is not None  # it ran a moment ago
+        if done.returncode != 0:
+            message = (done.stdout or done.stderr).strip()
+            if "credentials not found" in message.lower():
+                continue
+            raise BadInput(f"{setting}: `{program} get` failed for {address} (exit "
+                           f"{done.returncode}: {message[:200]}); fix the helper, or set "
+                           "IMMU_REGISTRY_USERNAME/IMMU_REGISTRY_PASSWORD")
+        try:
+            answer = json.loads(done.stdout)
+            user, secret = str(answer["Username"]), str(answer["Secret"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise BadInput(f"{setting}: `{program} get` did not answer JSON with Username "
+                           "and Secret; fix the helper, or set "
+                           "IMMU_REGISTRY_USERNAME/IMMU_REGISTRY_PASSWORD") from e
+        if secret:
+            return Credentials(username=user, password=secret, source=f"{program} ({path})")
     return None
 
 
@@ -90,7 +179,7 @@ def load_credentials(host: str, env: Mapping[str, str] | None = None) -> Credent
         return Credentials(username=user, password=secret, source="IMMU_REGISTRY_USERNAME")
     if bool(user) != bool(secret):
         raise BadInput("set both IMMU_REGISTRY_USERNAME and IMMU_REGISTRY_PASSWORD, or neither")
-    return _from_docker_config(host, docker_config_path(env))
+    return _from_docker_config(host, docker_config_path(env), env)
 
 
 _PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')

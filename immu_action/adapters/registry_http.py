@@ -24,6 +24,7 @@ from immu_action.errors import BadInput, RegistryError
 
 Body = bytes | Callable[[], Iterable[bytes]] | None
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+OAUTH_CLIENT_ID = "immu-action"  # the client_id of the OAuth2 token form
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -252,28 +253,70 @@ class Transport:
                 self._tokens[scope] = self._fetch_token(params, scope)
 
     def _fetch_token(self, params: dict[str, str], scope: tuple[str, ...]) -> str:
-        """The Bearer token flow: GET realm?service=&scope= with Basic credentials if any."""
+        """The Bearer token flow for ``scope``.
+
+        With an identity token (``docker login`` stored a refresh token): the OAuth2 form,
+        ``POST realm`` grant_type=refresh_token, falling back to GET when the token service
+        has no OAuth2 endpoint (404/405). Otherwise ``GET realm?service=&scope=`` with Basic
+        credentials if any (anonymous pulls get a token too).
+        """
         realm = params.get("realm")
         if not realm:
             raise RegistryError(f"{self.host}: Bearer challenge without a realm")
+        creds = self.credentials
+        if creds is not None and creds.identity_token:
+            form = {"grant_type": "refresh_token", "refresh_token": creds.password,
+                    "client_id": OAUTH_CLIENT_ID, "scope": " ".join(scope),
+                    "service": params.get("service", "")}
+            reply = self._token_call("POST", realm, data=form)
+            if reply.status_code not in (404, 405):
+                return self._token_from(reply, realm, "identity token")
         query = [("service", params["service"])] if "service" in params else []
         query += [("scope", s) for s in scope]
-        headers = {"Authorization": self.credentials.basic_header()} if self.credentials else {}
-        try:
-            reply = self.session.get(realm, params=query, headers=headers, timeout=self.timeout,
-                                     **self._environment(realm))
-        except requests.RequestException as e:
-            raise RegistryError(f"{self.host}: token service {realm} failed: "
-                                f"{type(e).__name__}") from e
-        if reply.status_code in (401, 403):
-            raise RegistryError(f"{self.host}: token service refused the credentials "
-                                f"{self._who()}; run `docker login {self.host}` or set "
-                                "IMMU_REGISTRY_USERNAME/IMMU_REGISTRY_PASSWORD")
+        headers = {"Authorization": creds.basic_header()} if creds else {}
+        return self._token_from(self._token_call("GET", realm, params=query, headers=headers),
+                                realm, "credentials")
+
+    def _token_call(self, method: str, realm: str, **kwargs: Any) -> requests.Response:
+        """One call to the token service, retried on 429, 5xx and connection errors."""
+        waited, attempt = 0.0, 0
+        while True:
+            attempt += 1
+            try:
+                reply: requests.Response | None = self.session.request(
+                    method, realm, timeout=self.timeout, **self._environment(realm), **kwargs)
+            except requests.RequestException as e:
+                if attempt >= self.retry.attempts:
+                    raise RegistryError(f"{self.host}: token service {realm} failed after "
+                                        f"{attempt} tries: {type(e).__name__}") from e
+                reply = None
+            if reply is not None and reply.status_code not in RETRY_STATUSES:
+                return reply
+            if reply is not None and attempt >= self.retry.attempts:
+                raise RegistryError(f"{self.host}: token service {realm} answered HTTP "
+                                    f"{reply.status_code} {attempt} times; retry later")
+            pause = self.retry.delay(attempt, _retry_after(
+                reply.headers.get("Retry-After") if reply is not None else None))
+            if waited + pause > self.retry.max_total_s:
+                raise RegistryError(f"{self.host}: gave up on token service {realm} after "
+                                    f"{attempt} tries and {waited:.1f}s of backoff")
+            self.sleep(pause)
+            waited += pause
+
+    def _token_from(self, reply: requests.Response, realm: str, what: str) -> str:
+        """The token of a token-service answer, or a clear error without the secret."""
+        if reply.status_code in (400, 401, 403):
+            again = ("run `docker login` again: the identity token was revoked or expired"
+                     if what == "identity token" else
+                     f"run `docker login {self.host}` or set "
+                     "IMMU_REGISTRY_USERNAME/IMMU_REGISTRY_PASSWORD")
+            raise RegistryError(f"{self.host}: token service refused the {what} "
+                                f"{self._who()} (HTTP {reply.status_code}); {again}")
         try:
             data = reply.json()
             return str(data.get("token") or data["access_token"])
         except (ValueError, KeyError, AttributeError) as e:
-            raise RegistryError(f"{self.host}: token service answered HTTP "
+            raise RegistryError(f"{self.host}: token service {realm} answered HTTP "
                                 f"{reply.status_code} without a token") from e
 
     def _who(self) -> str:

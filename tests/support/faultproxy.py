@@ -189,12 +189,13 @@ class FaultProxy:
 
             def _handle(self) -> None:
                 method, path = self.command, self.path
-                if proxy.bearer and path.startswith("/token"):
-                    self._token()
+                rule = proxy._take_rule(method, path) if path.startswith("/token") else None
+                if proxy.bearer and path.startswith("/token") and rule is None:
+                    self._token()  # the proxy's own token service (rules may fail it)
                     return
-                if proxy.bearer and not self._bearer_ok():
+                if proxy.bearer and rule is None and not self._bearer_ok():
                     return
-                rule = proxy._take_rule(method, path)
+                rule = rule or proxy._take_rule(method, path)
                 if rule is not None and rule.status is not None:
                     size = sum(len(c) for c in self._body_chunks())
                     self.send_response(rule.status)

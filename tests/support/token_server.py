@@ -7,6 +7,10 @@ retries with the JWT; the registry then only verifies a signature per request. T
 implements that token endpoint (stdlib ``http.server``, RS256 signed with ``cryptography``)
 for the test USER/PASSWORD, granting every action asked for, and starts Debian's
 ``docker-registry`` in token mode (``IMMU_REGISTRY_AUTH=token`` of ``scripts/registry.sh``).
+Like Docker Hub's, it hands out a refresh token when asked for offline access
+(``offline_token=true``, which ``docker login`` sends: the CLI then stores it as the
+config's ``identitytoken`` instead of the password) and serves the OAuth2 form
+(``POST /token``, grant_type ``password`` or ``refresh_token``) of the distribution spec.
 
     python -m tests.support.token_server --port P --key K --cert C --service S --issuer I
         (serves until killed; USER/PASSWORD from IMMU_REGISTRY_TEST_USER/_PASSWORD)
@@ -20,6 +24,7 @@ import base64
 import hmac
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -94,6 +99,8 @@ class TokenServer:
     def __init__(self, signer: Signer, *, user: str, password: str, port: int = 0) -> None:
         self.signer, self.user, self.password = signer, user, password
         self.issued = 0
+        self.refresh_tokens: dict[str, str] = {}  # refresh token -> user
+        self.grants: list[str] = []  # grant_type of each OAuth2 POST
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.server.daemon_threads = True
@@ -117,8 +124,29 @@ class TokenServer:
             user, _, secret = base64.b64decode(header[6:]).decode().partition(":")
         except ValueError:
             return None
+        return self.check(user, secret)
+
+    def check(self, user: str, secret: str) -> str | None:
+        """``user`` when ``secret`` is its password, else None."""
         ok = hmac.compare_digest(user, self.user) & hmac.compare_digest(secret, self.password)
         return user if ok else None
+
+    def grant(self, user: str, service: str, scopes: list[str], *,
+              offline: bool) -> dict[str, object]:
+        """The token answer for ``user``: a JWT for ``scopes`` (+ a refresh token)."""
+        access = [a for s in scopes if (a := parse_scope(s))]
+        token = self.signer.token(subject=user, service=service, access=access)
+        answer: dict[str, object] = {
+            "token": token, "access_token": token, "expires_in": TTL_S,
+            "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "scope": " ".join(scopes)}
+        with self._lock:
+            self.issued += 1
+            if offline:
+                refresh = secrets.token_urlsafe(24)
+                self.refresh_tokens[refresh] = user
+                answer["refresh_token"] = refresh
+        return answer
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         outer = self
@@ -153,19 +181,41 @@ class TokenServer:
                                 {"WWW-Authenticate": 'Basic realm="immu-token"'})
                     return
                 query = parse_qs(url.query)
-                access = [a for s in query.get("scope", []) if (a := parse_scope(s))]
-                service = (query.get("service") or [""])[0]
-                token = outer.signer.token(subject=user, service=service, access=access)
-                with outer._lock:
-                    outer.issued += 1
-                self._reply(200, {"token": token, "access_token": token, "expires_in": TTL_S,
-                                  "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                             time.gmtime())})
+                self._reply(200, outer.grant(
+                    user, (query.get("service") or [""])[0], query.get("scope", []),
+                    offline=(query.get("offline_token") or [""])[0] == "true"))
+
+            def do_POST(self) -> None:  # the OAuth2 form of the distribution auth spec
+                if urlsplit(self.path).path != "/token":
+                    self._reply(404, {"details": f"no such endpoint {self.path}"})
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                form = {k: v[0] for k, v in
+                        parse_qs(self.rfile.read(length).decode(), keep_blank_values=True).items()}
+                grant_type = form.get("grant_type", "")
+                outer.grants.append(grant_type)
+                missing = [k for k in ("service", "client_id") if not form.get(k)]
+                if missing or grant_type not in ("password", "refresh_token"):
+                    self._reply(400, {"error": "invalid_request",
+                                      "error_description": f"missing {missing} or bad "
+                                                           f"grant_type {grant_type!r}"})
+                    return
+                if grant_type == "refresh_token":
+                    user = outer.refresh_tokens.get(form.get("refresh_token", ""))
+                else:
+                    user = outer.check(form.get("username", ""), form.get("password", ""))
+                if user is None:
+                    self._reply(401, {"error": "invalid_grant"})
+                    return
+                self._reply(200, outer.grant(
+                    user, form["service"], form.get("scope", "").split(),
+                    offline=grant_type == "password" and form.get("access_type") == "offline"))
 
         return Handler
 
 
 _STATE: dict[str, Registry] = {}
+SERVERS: dict[str, TokenServer] = {}  # in-process token servers by registry name
 
 
 def _script(env: dict[str, str], *args: str) -> str:
@@ -215,6 +265,7 @@ def start_token_registry(name: str, *, own_process: bool = False) -> Registry:
         signer = Signer.load(Path(out["key"]), Path(out["cert"]), out["issuer"])
         server = TokenServer(signer, user=USER, password=PASSWORD, port=token_port).__enter__()
         atexit.register(server.__exit__)
+        SERVERS[name] = server
     _STATE[name] = Registry(name=name, host=f"127.0.0.1:{port}", port=port,
                             root=Path(out["root"]), data=Path(out["data"]), log=Path(out["log"]))
     return _STATE[name]
