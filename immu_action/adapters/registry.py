@@ -19,7 +19,12 @@ from urllib.parse import quote
 import requests
 
 from immu_action.adapters.registry_auth import Credentials, load_credentials
-from immu_action.adapters.registry_http import RetryPolicy, Transport
+from immu_action.adapters.registry_http import (
+    RETRY_STATUSES,
+    RetryPolicy,
+    Transport,
+    retry_after_seconds,
+)
 from immu_action.core.tags import TAG_PATTERN
 from immu_action.errors import BadInput, RegistryError
 
@@ -259,20 +264,44 @@ class RegistryClient:
 
     def upload_blob(self, repo: str, digest: str, body: bytes | Callable[[], Iterable[bytes]],
                     location: str | None = None) -> None:
-        """Monolithic upload (POST then PUT ?digest=); the registry checks the digest."""
-        if location is None:
-            r = self._call("POST", repo, "blobs/uploads/", ok=(202,), write=True)
-            location = r.headers["Location"]
-            r.close()
-        sep = "&" if "?" in location else "?"
-        scope = (f"repository:{repo}:pull,push",)
-        r = self.transport.request("PUT", f"{location}{sep}digest={digest}", scope=scope,
-                                   write=True, body=body,
-                                   headers={"Content-Type": "application/octet-stream"})
-        if r.status_code != 201:
-            raise RegistryError(f"{self.host}/{repo}: upload of {digest} answered HTTP "
-                                f"{r.status_code}{_error_detail(r)}")
-        r.close()
+        """Monolithic upload (POST then PUT ?digest=); the registry checks the digest.
+
+        A failed PUT is never re-sent to its upload session: the registry may have kept part
+        of the body (the retry would append to it) or finished the session (404). Each try
+        opens a new session instead, within the transport's retry policy.
+        """
+        policy, waited = self.transport.retry, 0.0
+        for attempt in range(1, policy.attempts + 1):
+            if location is None:
+                opened = self._call("POST", repo, "blobs/uploads/", ok=(202,), write=True)
+                location = opened.headers["Location"]
+                opened.close()
+            sep = "&" if "?" in location else "?"
+            put = self.transport.request_once(
+                "PUT", f"{location}{sep}digest={digest}", write=True, body=body,
+                scope=(f"repository:{repo}:pull,push",),
+                headers={"Content-Type": "application/octet-stream"})
+            if put is None:
+                status, detail, retry_after = None, "", None
+            else:
+                status, detail = put.status_code, _error_detail(put)
+                retry_after = put.headers.get("Retry-After")
+                put.close()
+                if status == 201:
+                    return
+            session_lost = status == 404 and "BLOB_UPLOAD_UNKNOWN" in detail
+            if not (status is None or status in RETRY_STATUSES or session_lost) \
+                    or attempt == policy.attempts:
+                failed = f"HTTP {status}{detail}" if status else "no connection"
+                raise RegistryError(f"{self.host}/{repo}: upload of {digest} failed "
+                                    f"({failed}) after {attempt} upload session(s)")
+            pause = policy.delay(attempt, retry_after_seconds(retry_after))
+            if waited + pause > policy.max_total_s:
+                raise RegistryError(f"{self.host}/{repo}: gave up uploading {digest} after "
+                                    f"{attempt} upload sessions and {waited:.1f}s of backoff")
+            self.transport.sleep(pause)
+            waited += pause
+            location = None  # a new session for the next try
 
     def mount_blob(self, repo: str, digest: str, from_repo: str, body: bytes | None = None,
                    ) -> Literal["mounted", "copied"]:

@@ -58,7 +58,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after_seconds(value: str | None) -> float | None:
     """``Retry-After`` as seconds (delta-seconds or an HTTP date), None when absent/invalid."""
     if not value:
         return None
@@ -132,6 +132,23 @@ class Transport:
         ``body`` may be a factory returning a fresh iterator, so a streamed upload can be
         replayed on retry without holding it in memory.
         """
+        response = self._probing(method, path, scope, headers, body, stream, write, False)
+        assert response is not None  # only a single try gives up without an answer
+        return response
+
+    def request_once(self, method: str, path: str, *, scope: tuple[str, ...],
+                     headers: Mapping[str, str] | None = None, body: Body = None,
+                     write: bool = False) -> requests.Response | None:
+        """One try (after auth): a 429/5xx answer is returned, a lost connection is None.
+
+        For requests that must not be re-sent as they are, like a PUT into an upload
+        session the registry may have half-written; the caller decides what to retry.
+        """
+        return self._probing(method, path, scope, headers, body, False, write, True)
+
+    def _probing(self, method: str, path: str, scope: tuple[str, ...],
+                 headers: Mapping[str, str] | None, body: Body, stream: bool, write: bool,
+                 once: bool) -> requests.Response | None:
         scope = self._widen(scope)
         # A fresh client's concurrent first requests would each meet the same 401: the
         # first one probes, the others wait until it has learnt the challenge (and token).
@@ -139,18 +156,21 @@ class Transport:
         if not probe:
             self._probed.wait(self.timeout[0])
         try:
-            return self._request(method, path, scope, headers, body, stream, write)
+            return self._request(method, path, scope, headers, body, stream, write, once)
         finally:
             self._probed.set()  # also when the probe failed: the others find out alone
 
     def _request(self, method: str, path: str, scope: tuple[str, ...],
                  headers: Mapping[str, str] | None, body: Body, stream: bool,
-                 write: bool) -> requests.Response:
+                 write: bool, once: bool) -> requests.Response | None:
         waited, attempt, authed = 0.0, 0, False
         while True:
             attempt += 1
             sent = self._auth_header(scope)
-            response = self._send(method, path, sent, headers, body, stream, attempt)
+            response = self._send(method, path, sent, headers, body, stream,
+                                  0 if once else attempt)
+            if once and (response is None or response.status_code in RETRY_STATUSES):
+                return response
             if response is None:
                 pause = self.retry.delay(attempt, None)
             elif response.status_code == 401 and not authed:
@@ -165,7 +185,8 @@ class Transport:
                 response.close()
                 if attempt >= self.retry.attempts:
                     raise self._gave_up(method, path, attempt, waited, response.status_code)
-                pause = self.retry.delay(attempt, _retry_after(response.headers.get("Retry-After")))
+                pause = self.retry.delay(
+                    attempt, retry_after_seconds(response.headers.get("Retry-After")))
             else:
                 return response
             self._probed.set()  # retrying: let waiting requests try on their own
@@ -186,7 +207,8 @@ class Transport:
     def _send(self, method: str, path: str, auth: str | None,
               headers: Mapping[str, str] | None, body: Body, stream: bool,
               attempt: int) -> requests.Response | None:
-        """One HTTP exchange; a connection error returns None while tries remain."""
+        """One HTTP exchange; a connection error returns None while tries remain
+        (``attempt`` 0: always)."""
         all_headers = dict(headers or {})
         if auth:
             all_headers["Authorization"] = auth
@@ -201,7 +223,7 @@ class Transport:
         except requests.exceptions.InvalidURL as e:
             raise BadInput(f"registry host {self.host!r} gives an invalid URL") from e
         except requests.RequestException as e:
-            if attempt >= self.retry.attempts:
+            if attempt and attempt >= self.retry.attempts:
                 raise RegistryError(f"{self.host}: {method} {path} failed after {attempt} "
                                     f"tries: {type(e).__name__}; is the registry reachable "
                                     f"over {self.scheme}?") from e
@@ -295,7 +317,7 @@ class Transport:
             if reply is not None and attempt >= self.retry.attempts:
                 raise RegistryError(f"{self.host}: token service {realm} answered HTTP "
                                     f"{reply.status_code} {attempt} times; retry later")
-            pause = self.retry.delay(attempt, _retry_after(
+            pause = self.retry.delay(attempt, retry_after_seconds(
                 reply.headers.get("Retry-After") if reply is not None else None))
             if waited + pause > self.retry.max_total_s:
                 raise RegistryError(f"{self.host}: gave up on token service {realm} after "

@@ -208,3 +208,40 @@ def _cli_with_docker_config(registry: Registry, pushed_images: list[Pushed], tmp
     assert bad.returncode == 2 and "name the registry host" in bad.stderr
     bad_tag = run_cli(["promote", pushed_images[2].by_digest, "bad!tag"], env)
     assert bad_tag.returncode == 2 and "must match" in bad_tag.stderr
+
+
+@pytest.mark.parametrize("after_forward", [False, True])
+def test_a_failed_blob_upload_starts_a_new_session(
+        registry: Registry, pushed_images: list[Pushed], after_forward: bool) -> None:
+    # after_forward: the registry finished the upload but the client saw a 502 (a gateway
+    # timeout); re-sending into that session would meet 404 BLOB_UPLOAD_UNKNOWN.
+    sleeps = Sleeps()
+    with FaultProxy(registry.port) as proxy:
+        proxy.add(Rule(method="POST", path=r"\?mount=", strip_query=True, times=100))
+        proxy.add(Rule(method="PUT", path=r"/blobs/uploads/", status=502,
+                       after_forward=after_forward))
+        target = f"immu-test/session-{str(after_forward).lower()}:v1"
+        result = promote(source(proxy, pushed_images[0]), [target],
+                         registries=via(proxy, sleeps), audit=False)
+        sessions = proxy.count("POST", r"/blobs/uploads/")
+        blobs = _blob_total(registry, pushed_images[0])
+    assert result.tags[0].written and sleeps == [0.5]
+    assert sessions == blobs + 1  # one blob needed a second upload session
+
+
+def test_an_upload_that_keeps_failing_is_a_clear_error(
+        registry: Registry, pushed_images: list[Pushed]) -> None:
+    sleeps = Sleeps()
+    with FaultProxy(registry.port) as proxy:
+        proxy.add(Rule(method="POST", path=r"\?mount=", strip_query=True, times=100))
+        proxy.add(Rule(method="PUT", path=r"/blobs/uploads/", status=400, times=100))
+        with pytest.raises(RegistryError, match=r"upload of sha256:\w+ failed \(HTTP 400 "
+                                                r"INJECTED: fault proxy\) after 1 upload"):
+            promote(source(proxy, pushed_images[0]), ["immu-test/session-bad:v1"],
+                    registries=via(proxy, sleeps), audit=False)
+    assert sleeps == []  # a 400 is not retried
+
+
+def _blob_total(registry: Registry, image: Pushed) -> int:
+    doc = json.loads(registry.client().get_manifest("immu-test/app", image.digest).data)
+    return 1 + len(doc["layers"])

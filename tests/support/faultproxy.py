@@ -29,6 +29,8 @@ class Rule:
     headers: dict[str, str] = field(default_factory=dict)
     corrupt: bool = False
     strip_query: bool = False  # forward without the query (a mount becomes a plain upload)
+    after_forward: bool = False  # let the registry handle it, then answer ``status`` anyway
+    # (a gateway that timed out after the backend finished)
     times: int = 1
     hits: int = 0
 
@@ -196,6 +198,9 @@ class FaultProxy:
                 if proxy.bearer and rule is None and not self._bearer_ok():
                     return
                 rule = rule or proxy._take_rule(method, path)
+                if rule is not None and rule.status is not None and rule.after_forward:
+                    self._forward(method, path, corrupt=False, override=rule.status)
+                    return
                 if rule is not None and rule.status is not None:
                     size = sum(len(c) for c in self._body_chunks())
                     self.send_response(rule.status)
@@ -251,7 +256,8 @@ class FaultProxy:
                 self.wfile.write(body)
                 proxy._record(Seen("GET", path, status, 0, False))
 
-            def _forward(self, method: str, path: str, *, corrupt: bool) -> None:
+            def _forward(self, method: str, path: str, *, corrupt: bool,
+                         override: int | None = None) -> None:
                 upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port,
                                                       timeout=300)
                 has_body = "Content-Length" in self.headers or "Transfer-Encoding" in self.headers
@@ -276,6 +282,16 @@ class FaultProxy:
                 else:
                     upstream.endheaders()
                 resp = upstream.getresponse()
+                if override is not None:
+                    resp.read()
+                    upstream.close()
+                    body = b'{"errors":[{"code":"INJECTED","message":"after the registry"}]}'
+                    self.send_response(override)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    proxy._record(Seen(method, path, override, sent, True))
+                    return
                 self.send_response(resp.status)
                 for k, v in resp.getheaders():
                     if k.lower() not in HOP and k.lower() != "content-length":
