@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import requests
 
-from immu_action.adapters.registry_auth import Credentials, load_credentials
+from immu_action.adapters.registry_auth import DOCKER_HUB_HOSTS, Credentials, load_credentials
 from immu_action.adapters.registry_http import (
     RETRY_STATUSES,
     RetryPolicy,
@@ -74,6 +74,8 @@ def parse_reference(text: str, *, default_host: str | None = None) -> Reference:
         host, repo = default_host, path
     else:
         raise BadInput(f"{text!r}: name the registry host, e.g. registry.example.com/team/app")
+    if host.lower() in DOCKER_HUB_HOSTS and "/" not in repo:
+        repo = f"library/{repo}"  # Docker Hub's official images: docker.io/alpine
     if not _REPO.match(repo):
         raise BadInput(f"{text!r}: repository {repo!r} must be lowercase path components "
                        "of [a-z0-9] separated by '.', '_', '__', '-' or '/'")

@@ -46,10 +46,17 @@ class Credentials:
         return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
+DOCKER_HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+DOCKER_HUB_API = "registry-1.docker.io"
+
+
 def _normalise_host(key: str) -> str:
-    """``https://host:5000/v1/`` -> ``host:5000``: Docker config keys come in many shapes."""
+    """``https://host:5000/v1/`` -> ``host:5000``: Docker config keys come in many shapes.
+    Docker Hub's names (``https://index.docker.io/v1/``, the key ``docker login`` writes,
+    ``docker.io``, ``registry-1.docker.io``) all become ``docker.io``."""
     key = re.sub(r"^[a-z]+://", "", key.strip())
-    return key.split("/", 1)[0].lower()
+    host = key.split("/", 1)[0].lower()
+    return "docker.io" if host in DOCKER_HUB_HOSTS else host
 
 
 def docker_config_path(env: Mapping[str, str]) -> Path:
@@ -77,9 +84,10 @@ def _from_docker_config(host: str, path: Path, env: Mapping[str, str]) -> Creden
                        "fix or remove the file, or set IMMU_REGISTRY_USERNAME/PASSWORD") from e
     if not isinstance(config, dict):
         raise BadInput(f"{path}: a Docker config is a JSON object; fix or remove the file")
+    wanted = _normalise_host(host)
     helpers = config.get("credHelpers")
     per_host = [str(name) for key, name in (helpers or {}).items()
-                if _normalise_host(str(key)) == host.lower()] if isinstance(helpers, dict) else []
+                if _normalise_host(str(key)) == wanted] if isinstance(helpers, dict) else []
     helper = per_host[0] if per_host else str(config.get("credsStore") or "")
     if helper:
         found = _from_helper(helper, host, path, env)
@@ -89,7 +97,7 @@ def _from_docker_config(host: str, path: Path, env: Mapping[str, str]) -> Creden
     if not isinstance(auths, dict):
         return None
     for key, entry in auths.items():
-        if _normalise_host(str(key)) != host.lower() or not isinstance(entry, dict):
+        if _normalise_host(str(key)) != wanted or not isinstance(entry, dict):
             continue
         if entry.get("identitytoken"):
             # An OAuth2 refresh token, traded for access tokens (see Transport._fetch_token).
@@ -146,7 +154,8 @@ def _from_helper(name: str, host: str, path: Path, env: Mapping[str, str]) -> Cr
     addresses = [host]
     try:
         known = json.loads(listed.stdout) if listed.returncode == 0 else {}
-        addresses = [str(a) for a in known if _normalise_host(str(a)) == host.lower()] or [host]
+        addresses = [str(a) for a in known
+                     if _normalise_host(str(a)) == _normalise_host(host)] or [host]
     except (ValueError, TypeError, AttributeError):
         pass  # `list` is optional in older helpers: ask for the host itself
     for address in addresses:

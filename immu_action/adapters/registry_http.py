@@ -19,7 +19,12 @@ from typing import Any, Literal
 
 import requests
 
-from immu_action.adapters.registry_auth import Credentials, parse_challenge
+from immu_action.adapters.registry_auth import (
+    DOCKER_HUB_API,
+    DOCKER_HUB_HOSTS,
+    Credentials,
+    parse_challenge,
+)
 from immu_action.errors import BadInput, RegistryError
 
 Body = bytes | Callable[[], Iterable[bytes]] | None
@@ -119,10 +124,12 @@ class Transport:
         return tuple(out)
 
     def url(self, path: str) -> str:
-        """Absolute URL for a ``/v2/...`` path, or a ``Location`` the registry returned."""
+        """Absolute URL for a ``/v2/...`` path, or a ``Location`` the registry returned.
+        Docker Hub (``docker.io``) serves its API at ``registry-1.docker.io``."""
         if path.startswith(("http://", "https://")):
             return path
-        return f"{self.scheme}://{self.host}{path}"
+        host = DOCKER_HUB_API if self.host.lower() in DOCKER_HUB_HOSTS else self.host
+        return f"{self.scheme}://{host}{path}"
 
     def request(self, method: str, path: str, *, scope: tuple[str, ...],
                 headers: Mapping[str, str] | None = None, body: Body = None,

@@ -99,6 +99,23 @@ def test_credentials_from_docker_config_auth_and_fields(tmp_path: Path) -> None:
     assert load_credentials("nothing.example.com", env) is None
 
 
+@pytest.mark.parametrize("host", ["docker.io", "index.docker.io", "registry-1.docker.io"])
+def test_docker_hub_is_one_registry_under_its_names(tmp_path: Path, host: str) -> None:
+    auth = base64.b64encode(b"hubuser:hubtoken").decode()
+    # The key `docker login` (no server) writes for Docker Hub.
+    env = _config(tmp_path, {"https://index.docker.io/v1/": {"auth": auth}})
+    got = load_credentials(host, env)
+    assert got is not None and got.username == "hubuser"
+    transport = Transport(host, credentials=None)
+    assert transport.url("/v2/library/alpine/manifests/3") \
+        == "https://registry-1.docker.io/v2/library/alpine/manifests/3"
+    ref = parse_reference(f"{host}/alpine@{DIGEST}")
+    assert (ref.host, ref.repository) == (host, "library/alpine")  # official images
+    assert parse_reference(f"{host}/acme/app:1").repository == "acme/app"
+    assert load_credentials("quay.io", env) is None
+    assert Transport("quay.io", credentials=None).url("/v2/") == "https://quay.io/v2/"
+
+
 def test_environment_wins_and_must_be_complete(tmp_path: Path) -> None:
     env = {**_config(tmp_path, {}), "IMMU_REGISTRY_USERNAME": "a", "IMMU_REGISTRY_PASSWORD": "b"}
     got = load_credentials("r.example.com", env)
