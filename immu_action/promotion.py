@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Collection, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from immu_action.adapters.registry import Manifest, Reference, RegistryClient, parse_reference
 from immu_action.adapters.registry_audit import history, write_record
 from immu_action.adapters.registry_copy import CopyStats, ensure_content, put_tag
+from immu_action.adapters.signals import HelperPool
 from immu_action.core.audit import EMPTY_BLOB, EMPTY_DIGEST, Action, AuditRecord
 from immu_action.errors import BadInput, PolicyRefused
 
@@ -119,7 +119,7 @@ def promote(source: str, targets: Sequence[str], *, mutable: Collection[str] = D
     for ref in refs:
         registries.get(ref.host).will_write(ref.repository)
     # One pool for both rounds: the write round reuses the read round's threads.
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with HelperPool(max_workers=8) as pool:
         manifest, current = _read_phase(pool, registries, src, refs)
         _check_immutable(current, manifest.digest, mutable, action)
         written = _write_phase(pool, registries, src, manifest, current, audit,
@@ -131,7 +131,7 @@ def promote(source: str, targets: Sequence[str], *, mutable: Collection[str] = D
                            media_type=manifest.media_type, tags=tuple(results))
 
 
-def _write_phase(pool: ThreadPoolExecutor, registries: Registries, src: Reference,
+def _write_phase(pool: HelperPool, registries: Registries, src: Reference,
                  manifest: Manifest, current: list[tuple[Reference, str | None]], audit: bool,
                  provenance: Provenance, action: Action, source: str) -> dict[str, TagResult]:
     """Copy to every tag not already on the digest, with its audit record; per tag result.
@@ -181,7 +181,7 @@ def _write_phase(pool: ThreadPoolExecutor, registries: Registries, src: Referenc
             for ref, previous, put, rec in jobs}
 
 
-def _read_phase(pool: ThreadPoolExecutor, registries: Registries, src: Reference,
+def _read_phase(pool: HelperPool, registries: Registries, src: Reference,
                 refs: list[Reference]) -> tuple[Manifest, list[tuple[Reference, str | None]]]:
     """GET the manifest and HEAD each target tag, all concurrently."""
     def tag_head(ref: Reference) -> str | None:

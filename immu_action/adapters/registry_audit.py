@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import datetime
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from immu_action.adapters.registry import Manifest, RegistryClient, RegistryHTTPError
+from immu_action.adapters.signals import HelperPool
 from immu_action.core.audit import (
     EMPTY_BLOB,
     EMPTY_DIGEST,
@@ -82,6 +82,6 @@ def history(client: RegistryClient, repo: str, tag: str,
     names = record_names(client, repo, tag)[:max(0, limit)]
     if not names:
         return []
-    with ThreadPoolExecutor(max_workers=min(8, len(names))) as pool:
+    with HelperPool(max_workers=min(8, len(names))) as pool:
         found = list(pool.map(lambda name: read_record(client, repo, name), names))
     return [(digest, r) for digest, r in found if r.tag == tag and r.repository == repo]

@@ -10,7 +10,6 @@ target repository (``ensure_content``), then each tag is one PUT (``put_tag``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,6 +20,7 @@ from immu_action.adapters.registry import (
     RegistryClient,
     parse_manifest,
 )
+from immu_action.adapters.signals import HelperPool
 from immu_action.errors import RegistryError
 
 PARALLEL = 8  # concurrent blob transfers per manifest (a mount is one small POST)
@@ -77,7 +77,7 @@ def ensure_content(src: RegistryClient, src_repo: str, manifest: Manifest,
         descs = _blob_descriptors(doc, what)
         extras = [{"digest": d, "size": len(b), "body": b} for d, b in (extra or {}).items()]
         # Blobs are independent: mount/copy them concurrently (as skopeo and docker do).
-        with ThreadPoolExecutor(max_workers=min(PARALLEL, len(descs) + len(extras))) as pool:
+        with HelperPool(max_workers=min(PARALLEL, len(descs) + len(extras))) as pool:
             outcomes = list(pool.map(
                 lambda d: _ensure_blob(src, src_repo, dst, dst_repo, d), descs + extras))
         for outcome, desc in zip(outcomes[:len(descs)], descs, strict=True):  # image blobs

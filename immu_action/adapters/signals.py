@@ -2,20 +2,27 @@
 
 A composite action has no post step, so the process itself must clean up when the
 runner cancels a job (SIGINT, then SIGTERM after 7.5 s, then SIGKILL 2.5 s later).
+
+Every helper thread blocks these signals (``start_helper``, ``HelperPool``): the kernel
+hands a process signal to any thread that does not block it, and one delivered to a helper
+leaves the main thread asleep in its socket read (``docker wait`` of a 30-minute suite)
+instead of interrupting it, so the handler would only run when that read ends.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 from immu_action.errors import Cancelled
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+T = TypeVar("T")
 
 
 def _raise_cancelled(signum: int, _frame: FrameType | None) -> None:
@@ -63,3 +70,20 @@ def deferred() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+
+def start_helper(thread: threading.Thread) -> None:
+    """Start ``thread`` with termination signals blocked from its first instruction (a
+    thread inherits its creator's signal mask), so they always reach the main thread."""
+    with deferred():
+        thread.start()
+
+
+class HelperPool(ThreadPoolExecutor):
+    """A ThreadPoolExecutor whose worker threads never receive termination signals
+    (workers are spawned by ``submit``, which therefore runs with them blocked)."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        with deferred():
+            return super().submit(fn, *args, **kwargs)

@@ -23,12 +23,14 @@ from docker.models.containers import Container
 
 from immu_action.adapters.engine import LogSink, retry
 from immu_action.adapters.sandbox import Sandbox
+from immu_action.adapters.signals import start_helper
 from immu_action.errors import EngineError
 from immu_action.spec import HealthcheckSpec, ServiceSpec, SuiteSpec
 
 LOG_TAIL_LINES = 40
 STOP_GRACE_S = 5  # SIGTERM, then SIGKILL after this many seconds (`docker stop -t`)
 HEALTH_POLL_S = 0.2
+WAIT_SLICE_S = 1.0  # longest single wait of the main thread on a suite (see _wait_exit)
 MAX_RESULTS_BYTES = 512 * 1024 * 1024  # refuse to copy out more than this from a container
 
 
@@ -128,7 +130,7 @@ def run_test_container(
     started = time.monotonic()
     _start(container, what=f"suite {suite.name}")
     follower = threading.Thread(target=_follow_logs, args=(container, tail, log), daemon=True)
-    follower.start()
+    start_helper(follower)  # a cancel must interrupt the main thread's wait, not this stream
     exit_code, timed_out = _wait(container, timeout_s=suite.timeout_s)
     duration = time.monotonic() - started
     follower.join(timeout=5)
@@ -145,17 +147,34 @@ def run_test_container(
 
 def _wait(container: Container, *, timeout_s: float) -> tuple[int | None, bool]:
     """Wait for exit; past ``timeout_s`` stop it (SIGTERM, then SIGKILL)."""
-    try:
-        status = container.wait(timeout=timeout_s)
-        return int(status.get("StatusCode", -1)), False
-    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-        pass
+    code = _wait_exit(container, timeout_s)
+    if code is not None:
+        return code, False
     try:
         container.stop(timeout=STOP_GRACE_S)
         container.wait(timeout=STOP_GRACE_S + 30)
     except (docker.errors.APIError, requests.exceptions.RequestException):
         _quiet_kill(container)
     return None, True
+
+
+def _wait_exit(container: Container, timeout_s: float) -> int | None:
+    """The exit code, or None when ``timeout_s`` passed (or the engine stopped answering).
+
+    Waits in slices of ``WAIT_SLICE_S``: a cancel's Python handler only runs between
+    instructions of the main thread, and a signal that lands just before a socket read
+    starts (or in a thread the kernel picked) would otherwise wait for the whole suite.
+    """
+    deadline = time.monotonic() + timeout_s
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            status = container.wait(timeout=max(0.05, min(WAIT_SLICE_S, left)))
+            return int(status.get("StatusCode", -1))
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as e:
+            if not isinstance(e, requests.exceptions.ReadTimeout) \
+                    and "timed out" not in str(e).lower():
+                return None  # the engine went away: stop (or kill) it as for a timeout
+    return None
 
 
 def _quiet_kill(container: Container) -> None:
