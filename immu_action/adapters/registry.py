@@ -212,11 +212,16 @@ class RegistryClient:
         return digest
 
     def put_manifest(self, repo: str, ref: str, data: bytes, media_type: str) -> str:
-        """PUT manifest bytes under a tag or digest; the registry's digest must be ours."""
+        """PUT manifest bytes under a tag or digest; the registry's digest must be ours.
+
+        The registry states what it stored in the PUT's ``Docker-Content-Digest``; one that
+        does not say is asked with a HEAD of the reference afterwards.
+        """
         expected = digest_of(data)
         r = self._call("PUT", repo, f"manifests/{ref}", ok=(201,), write=True,
                        headers={"Content-Type": media_type}, body=data)
-        got = r.headers.get("Docker-Content-Digest", expected)
+        r.close()
+        got = r.headers.get("Docker-Content-Digest") or self.head_manifest(repo, ref)
         if got != expected:
             raise RegistryError(f"{self.host}/{repo}:{ref}: registry stored digest {got}, "
                                 f"expected {expected}")

@@ -245,3 +245,14 @@ def test_an_upload_that_keeps_failing_is_a_clear_error(
 def _blob_total(registry: Registry, image: Pushed) -> int:
     doc = json.loads(registry.client().get_manifest("immu-test/app", image.digest).data)
     return 1 + len(doc["layers"])
+
+
+def test_a_put_without_its_digest_header_is_checked_by_a_head(
+        registry: Registry, pushed_images: list[Pushed]) -> None:
+    with FaultProxy(registry.port) as proxy:
+        proxy.add(Rule(method="PUT", path=r"/manifests/no-digest-header$",
+                       drop_headers=("Docker-Content-Digest",)))
+        result = promote(source(proxy, pushed_images[0]), ["no-digest-header"],
+                         registries=via(proxy, Sleeps()), audit=False)
+        heads = proxy.count("HEAD", r"/manifests/no-digest-header$")
+    assert result.tags[0].written and heads == 2  # the immutability check, then the proof

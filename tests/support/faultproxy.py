@@ -29,6 +29,7 @@ class Rule:
     headers: dict[str, str] = field(default_factory=dict)
     corrupt: bool = False
     strip_query: bool = False  # forward without the query (a mount becomes a plain upload)
+    drop_headers: tuple[str, ...] = ()  # forward, but strip these from the response
     after_forward: bool = False  # let the registry handle it, then answer ``status`` anyway
     # (a gateway that timed out after the backend finished)
     times: int = 1
@@ -218,7 +219,8 @@ class FaultProxy:
                 if proxy.tag_pages and method == "GET" and "/tags/list" in path:
                     self._tag_page(path)
                     return
-                self._forward(method, path, corrupt=bool(rule and rule.corrupt))
+                self._forward(method, path, corrupt=bool(rule and rule.corrupt),
+                              drop={h.lower() for h in rule.drop_headers} if rule else set())
 
             def _tag_page(self, path: str) -> None:
                 from urllib.parse import parse_qs, quote, urlparse
@@ -257,7 +259,7 @@ class FaultProxy:
                 proxy._record(Seen("GET", path, status, 0, False))
 
             def _forward(self, method: str, path: str, *, corrupt: bool,
-                         override: int | None = None) -> None:
+                         override: int | None = None, drop: set[str] | None = None) -> None:
                 upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port,
                                                       timeout=300)
                 has_body = "Content-Length" in self.headers or "Transfer-Encoding" in self.headers
@@ -294,7 +296,7 @@ class FaultProxy:
                     return
                 self.send_response(resp.status)
                 for k, v in resp.getheaders():
-                    if k.lower() not in HOP and k.lower() != "content-length":
+                    if k.lower() not in HOP | (drop or set()) and k.lower() != "content-length":
                         self.send_header(k, v)
                 proxy._record(Seen(method, path, resp.status, sent, False))
                 if method == "HEAD" or resp.status in (204, 304):
