@@ -19,7 +19,7 @@ from immu_action.adapters.registry_audit import history, write_record
 from immu_action.adapters.registry_copy import CopyStats, ensure_content, put_tag
 from immu_action.adapters.signals import HelperPool
 from immu_action.core.audit import EMPTY_BLOB, EMPTY_DIGEST, Action, AuditRecord
-from immu_action.errors import BadInput, PolicyRefused
+from immu_action.errors import BadInput, ImmuError, PolicyRefused, RegistryError
 
 DEFAULT_MUTABLE = ("latest",)
 
@@ -124,9 +124,14 @@ def promote(source: str, targets: Sequence[str], *, mutable: Collection[str] = D
         _check_immutable(current, manifest.digest, mutable, action)
         written = _write_phase(pool, registries, src, manifest, current, audit,
                                provenance or Provenance(), action, source)
-    results = [written.get(str(ref)) or TagResult(reference=str(ref), digest=manifest.digest,
-                                                  previous_digest=previous, written=False)
-               for ref, previous in current]
+        unchanged = {str(ref): pool.submit(_missing_record, registries, ref, manifest,
+                                           provenance or Provenance(), action, source)
+                     for ref, previous in current
+                     if audit and previous == manifest.digest and str(ref) not in written}
+        results = [written.get(str(ref)) or TagResult(
+            reference=str(ref), digest=manifest.digest, previous_digest=previous,
+            written=False, record=unchanged[str(ref)].result() if str(ref) in unchanged else None)
+            for ref, previous in current]
     return PromotionResult(action=action, source=str(src), digest=manifest.digest,
                            media_type=manifest.media_type, tags=tuple(results))
 
@@ -174,11 +179,32 @@ def _write_phase(pool: HelperPool, registries: Registries, src: Reference,
             stats = shared if i == 0 else CopyStats()  # the content is counted once
             jobs.append((ref, previous, pool.submit(tag, dst, ref, stats, content),
                          pool.submit(record, ref, previous, content) if audit else None))
-    return {str(ref): TagResult(reference=str(ref), digest=manifest.digest,
-                                previous_digest=previous, written=True,
-                                record=rec.result() if rec else None,
-                                copy=put.result().as_dict())
-            for ref, previous, put, rec in jobs}
+    out = {}
+    for ref, previous, put, rec in jobs:
+        stats = put.result()  # a failed tag write raises (a record already written for it
+        try:                  # shows in `immu trace` as out of sync)
+            digest = rec.result() if rec else None
+        except ImmuError as e:
+            raise RegistryError(
+                f"{ref} now points at {manifest.digest}, but its audit record was not "
+                f"written: {e}. Run the same promotion again: the tag stays, and the missing "
+                "record is written then") from e
+        out[str(ref)] = TagResult(reference=str(ref), digest=manifest.digest,
+                                  previous_digest=previous, written=True, record=digest,
+                                  copy=stats.as_dict())
+    return out
+
+
+def _missing_record(registries: Registries, ref: Reference, manifest: Manifest,
+                    provenance: Provenance, action: Action, source: str) -> str | None:
+    """For a tag already on the digest: write its record if the newest one names another
+    digest or none exists (an earlier record write failed, or the tag moved outside immu)."""
+    client = registries.get(ref.host)
+    newest = history(client, ref.repository, str(ref.tag), limit=1)
+    if newest and newest[0][1].digest == manifest.digest:
+        return None
+    return _record(client, ref, manifest, newest[0][1].digest if newest else None,
+                   provenance, action, source)
 
 
 def _read_phase(pool: HelperPool, registries: Registries, src: Reference,

@@ -10,9 +10,10 @@ import pytest
 
 from immu_action.adapters.registry_audit import history, record_names
 from immu_action.core.audit import is_record_name, record_prefix
+from immu_action.errors import RegistryError
 from immu_action.promotion import Provenance, Registries, promote, trace
 from tests.support import registry as support
-from tests.support.faultproxy import FaultProxy
+from tests.support.faultproxy import FaultProxy, Rule
 from tests.support.registry import Pushed, Registry
 
 registry, pushed_images = support.registry, support.pushed_images
@@ -104,3 +105,33 @@ def test_history_follows_tags_list_pagination(
     assert len(unpaged) == 3 and len(pages) >= 2  # followed Link: rel="next"
     assert "last=immu-audit-latest" in pages[0]  # listing starts at the record prefix
     assert [r.digest for _, r in found] == [pushed_images[i].digest for i in (2, 1, 0)]
+
+
+def test_a_refused_record_is_reported_and_written_by_the_next_run(
+        registry: Registry, pushed_images: list[Pushed]) -> None:
+    image, repo = pushed_images[0], fresh("immu-test/refused")
+    promote(image.by_digest, [f"{repo}:seed"], registries=pool(registry))
+    with FaultProxy(registry.port) as proxy:
+        proxy.add(Rule(method="PUT", path=r"/manifests/immu-audit-", status=400))
+        client = registry.client()
+        client.transport.host = proxy.host
+        with pytest.raises(RegistryError, match=r"now points at sha256:\w+, but its audit "
+                                                r"record was not written.*INJECTED"):
+            promote(f"{proxy.host}/{repo}@{image.digest}", ["v9"],
+                    registries=Registries(clients={proxy.host: client}))
+    assert registry.client().head_manifest(repo, "v9") == image.digest
+    assert trace(f"{registry.host}/{repo}:v9", registries=pool(registry)).records == ()
+
+    again = promote(f"{registry.host}/{repo}@{image.digest}", ["v9"], registries=pool(registry),
+                    provenance=Provenance(commit="e" * 40))
+    assert not again.tags[0].written and again.tags[0].record is not None
+    traced = trace(f"{registry.host}/{repo}:v9", registries=pool(registry))
+    assert traced.in_sync and [r.commit for _, r in traced.records] == ["e" * 40]
+
+    with FaultProxy(registry.port) as proxy:  # a third run: nothing to write at all
+        client = registry.client()
+        client.transport.host = proxy.host
+        third = promote(f"{proxy.host}/{repo}@{image.digest}", ["v9"],
+                        registries=Registries(clients={proxy.host: client}))
+        puts = proxy.count("PUT")
+    assert third.tags[0].record is None and puts == 0
