@@ -118,6 +118,8 @@ def promote(source: str, targets: Sequence[str], *, mutable: Collection[str] = D
     registries = registries or Registries()
     for ref in refs:
         registries.get(ref.host).will_write(ref.repository)
+    if any(ref.host == src.host for ref in refs):
+        registries.get(src.host).will_read(src.repository)  # mounts read the source
     # One pool for both rounds: the write round reuses the read round's threads.
     with HelperPool(max_workers=8) as pool:
         manifest, current = _read_phase(pool, registries, src, refs)

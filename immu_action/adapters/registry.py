@@ -183,6 +183,10 @@ class RegistryClient:
                                     status=response.status_code, code=code)
         return response
 
+    def will_read(self, repo: str) -> None:
+        """Announce reads of ``repo``, so the promotion's one token covers them too."""
+        self.transport.will_read(repo)
+
     def will_write(self, repo: str) -> None:
         """Announce writes to ``repo`` so one pull,push token covers reads and writes."""
         self.transport.will_write(repo)

@@ -47,6 +47,35 @@ class RetryPolicy:
         return max(0.0, min(wanted, self.max_wait_s))
 
 
+def _scope_map(items: Iterable[str]) -> tuple[dict[str, set[str]], set[str]]:
+    """Scope items -> ({repository name: actions}, other items as they are)."""
+    repos: dict[str, set[str]] = {}
+    other: set[str] = set()
+    for item in items:
+        kind, _, rest = item.partition(":")
+        name, _, actions = rest.rpartition(":")
+        if kind == "repository" and name and actions:
+            repos.setdefault(name, set()).update(a for a in actions.split(",") if a)
+        else:
+            other.add(item)
+    return repos, other
+
+
+def merge_scopes(items: Iterable[str]) -> tuple[str, ...]:
+    """One scope list asking for everything ``items`` ask for, one entry per repository."""
+    repos, other = _scope_map(items)
+    return (*sorted(other), *(f"repository:{name}:{','.join(sorted(actions))}"
+                              for name, actions in sorted(repos.items())))
+
+
+def scope_covers(granted: Iterable[str], wanted: Iterable[str]) -> bool:
+    """True when a token asked for ``granted`` was asked for everything in ``wanted``."""
+    have, have_other = _scope_map(granted)
+    need, need_other = _scope_map(wanted)
+    return need_other <= have_other and all(
+        actions <= have.get(name, set()) for name, actions in need.items())
+
+
 def is_loopback(host: str) -> bool:
     """True for localhost, 127.0.0.0/8 and ::1 (with or without a port)."""
     if host.startswith("["):
@@ -99,7 +128,7 @@ class Transport:
         self._env: dict[str, tuple[dict[str, str], bool | str]] = {}
         self._challenge: tuple[str, dict[str, str]] | None = None
         self._tokens: dict[tuple[str, ...], str] = {}
-        self._writes: set[str] = set()  # repositories this client is about to push to
+        self._announced: set[str] = set()  # scope items this client is about to need
         self._auth_lock = threading.Lock()
         self._probe = threading.Lock()  # held by the first request, never released
         self._probed = threading.Event()  # set once that request has its answer
@@ -109,19 +138,12 @@ class Transport:
         return f"Transport(host={self.host!r}, scheme={self.scheme!r}, {self.credentials!r})"
 
     def will_write(self, repository: str) -> None:
-        """Ask for ``pull,push`` when reading ``repository``: one token serves the whole
-        promotion instead of a second 401 + token round trip before the first write."""
-        self._writes.add(repository)
+        """Announce pushes to ``repository``: every token asked for then covers them."""
+        self._announced.add(f"repository:{repository}:pull,push")
 
-    def _widen(self, scope: tuple[str, ...]) -> tuple[str, ...]:
-        out = []
-        for item in scope:
-            kind, _, rest = item.partition(":")
-            name, _, actions = rest.rpartition(":")
-            if kind == "repository" and name in self._writes and actions == "pull":
-                item = f"repository:{name}:pull,push"
-            out.append(item)
-        return tuple(out)
+    def will_read(self, repository: str) -> None:
+        """Announce pulls from ``repository`` (the source of a cross-repository mount)."""
+        self._announced.add(f"repository:{repository}:pull")
 
     def url(self, path: str) -> str:
         """Absolute URL for a ``/v2/...`` path, or a ``Location`` the registry returned.
@@ -156,7 +178,6 @@ class Transport:
     def _probing(self, method: str, path: str, scope: tuple[str, ...],
                  headers: Mapping[str, str] | None, body: Body, stream: bool, write: bool,
                  once: bool) -> requests.Response | None:
-        scope = self._widen(scope)
         # A fresh client's concurrent first requests would each meet the same 401: the
         # first one probes, the others wait until it has learnt the challenge (and token).
         probe = not self._probed.is_set() and self._probe.acquire(blocking=False)
@@ -254,15 +275,24 @@ class Transport:
         scheme, params = self._challenge
         if scheme == "basic":
             return self.credentials.basic_header() if self.credentials else None
-        token = self._tokens.get(scope)
+        token = self._covering(scope)
         if token is None:
             # The realm is known from an earlier challenge: fetch the token for this new
             # scope now rather than after one more 401 round trip.
             with self._auth_lock:
-                token = self._tokens.get(scope)
+                token = self._covering(scope)
                 if token is None:
-                    token = self._tokens[scope] = self._fetch_token(params, scope)
+                    wanted = merge_scopes([*scope, *self._announced])
+                    token = self._tokens[wanted] = self._fetch_token(params, wanted)
         return f"Bearer {token}"
+
+    def _covering(self, scope: tuple[str, ...]) -> str | None:
+        """A cached token asked for at least ``scope`` (a token for the whole promotion
+        serves its reads, pushes and mounts: one token fetch instead of one per scope)."""
+        for key, token in list(self._tokens.items()):  # a snapshot: others may add
+            if scope_covers(key, scope):
+                return token
+        return None
 
     def _authenticate(self, response: requests.Response, scope: tuple[str, ...],
                       path: str, sent: str | None) -> None:
@@ -277,9 +307,12 @@ class Transport:
             self._challenge = (scheme, params)
             if scheme != "bearer":
                 return
-            cached = self._tokens.get(scope)
+            cached = self._covering(scope)
             if cached is None or f"Bearer {cached}" == sent:
-                self._tokens[scope] = self._fetch_token(params, scope)
+                # Expired (or granted less than asked): drop it, ask again for everything.
+                self._tokens = {k: t for k, t in self._tokens.items() if f"Bearer {t}" != sent}
+                wanted = merge_scopes([*scope, *self._announced])
+                self._tokens[wanted] = self._fetch_token(params, wanted)
 
     def _fetch_token(self, params: dict[str, str], scope: tuple[str, ...]) -> str:
         """The Bearer token flow for ``scope``.

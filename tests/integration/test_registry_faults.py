@@ -161,11 +161,13 @@ def test_bearer_token_flow_with_refresh(registry: Registry,
         traced = trace(f"{proxy.host}/immu-test/app:bearer", registries=pool)
         assert traced.digest == pushed_images[0].digest and len(traced.records) == 1
         assert len(proxy.token_requests) == asked + 1  # one refresh, then the cache serves
-        promote(source(proxy, pushed_images[0]), ["immu-test/bearer-mount:v1"], registries=pool)
-        # A mount needs push on the target and pull on the source (this client also pushed
-        # to the source before, so it may hold pull,push there).
-        assert any(r.startswith("repository:immu-test/bearer-mount:pull,push "
-                                "repository:immu-test/app:pull") for r in proxy.token_requests)
+        asked = len(proxy.token_requests)
+        fresh = via(proxy, Sleeps())
+        promote(source(proxy, pushed_images[0]), ["immu-test/bearer-mount:v1"], registries=fresh)
+        # One token for the whole cross-repository promotion: pull on the source (the GET
+        # and the mounts' from=) and push on the target, not one fetch per scope.
+        assert proxy.token_requests[asked:] == [
+            "repository:immu-test/app:pull repository:immu-test/bearer-mount:pull,push"]
         with pytest.raises(RegistryError, match="token service refused") as failed:
             trace(f"{proxy.host}/immu-test/app:bearer", registries=via(proxy, Sleeps(), "bad-pw"))
     assert "bad-pw" not in str(failed.value)

@@ -23,7 +23,7 @@ from immu_action.errors import RegistryError
 from immu_action.promotion import Provenance, Registries, promote
 from tests.support.faultproxy import FaultProxy
 from tests.support.registry import PASSWORD, ROOT, USER, Pushed, Registry, build_and_push
-from tests.support.token_server import start_token_registry
+from tests.support.token_server import SERVERS, start_token_registry
 
 pytestmark = [pytest.mark.registry, pytest.mark.docker]
 
@@ -110,3 +110,18 @@ def test_registry_script_rejects_a_bad_auth_mode(env: dict[str, str], message: s
                           capture_output=True, text=True, check=False)
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert not (tmp_path / "bad" / "pid").exists()
+
+
+def test_push_the_token_service_does_not_grant_is_a_clear_refusal(
+        token_registry: Registry, image: Pushed) -> None:
+    server = SERVERS["token"]
+    server.read_only.add("immu-test/locked")  # the token says pull only, without an error
+    try:
+        with pytest.raises(RegistryError, match="not allowed to push to repository "
+                                                "'immu-test/locked'") as failed:
+            promote(image.by_digest, ["immu-test/locked:v1"], audit=False,
+                    registries=Registries(clients={token_registry.host: token_registry.client()}))
+    finally:
+        server.read_only.discard("immu-test/locked")
+    assert PASSWORD not in str(failed.value)
+    assert token_registry.client().head_manifest("immu-test/locked", "v1") is None

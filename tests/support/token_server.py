@@ -101,6 +101,7 @@ class TokenServer:
         self.issued = 0
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> user
         self.grants: list[str] = []  # grant_type of each OAuth2 POST
+        self.read_only: set[str] = set()  # repositories granted pull only, whatever is asked
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.server.daemon_threads = True
@@ -135,6 +136,9 @@ class TokenServer:
               offline: bool) -> dict[str, object]:
         """The token answer for ``user``: a JWT for ``scopes`` (+ a refresh token)."""
         access = [a for s in scopes if (a := parse_scope(s))]
+        for entry in access:  # like real token services: grant what is allowed, no error
+            if entry["name"] in self.read_only:
+                entry["actions"] = [a for a in entry["actions"] if a == "pull"]
         token = self.signer.token(subject=user, service=service, access=access)
         answer: dict[str, object] = {
             "token": token, "access_token": token, "expires_in": TTL_S,

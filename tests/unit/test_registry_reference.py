@@ -16,7 +16,13 @@ from immu_action.adapters.registry import (
     verify_digest,
 )
 from immu_action.adapters.registry_auth import Credentials, load_credentials, parse_challenge
-from immu_action.adapters.registry_http import RetryPolicy, Transport, is_loopback
+from immu_action.adapters.registry_http import (
+    RetryPolicy,
+    Transport,
+    is_loopback,
+    merge_scopes,
+    scope_covers,
+)
 from immu_action.errors import BadInput, RegistryError
 
 DIGEST = "sha256:" + "a" * 64
@@ -137,3 +143,17 @@ def test_digest_verification_and_config_digest() -> None:
     assert config_digest(manifest, DOCKER_MANIFEST) == DIGEST
     with pytest.raises(RegistryError, match="not an index"):
         config_digest(manifest, DOCKER_LIST)
+
+
+def test_scopes_merge_per_repository_and_cover_what_they_ask() -> None:
+    merged = merge_scopes(["repository:a/b:pull", "repository:c:pull,push",
+                           "repository:a/b:push", "registry:catalog:*",
+                           "repository:host:5000/x:pull"])
+    assert merged == ("registry:catalog:*", "repository:a/b:pull,push",
+                      "repository:c:pull,push", "repository:host:5000/x:pull")
+    assert scope_covers(merged, ["repository:a/b:pull"])
+    assert scope_covers(merged, ["repository:c:push", "repository:a/b:pull"])
+    assert scope_covers(merged, ["registry:catalog:*"])
+    assert not scope_covers(merged, ["repository:host:5000/x:push"])
+    assert not scope_covers(merged, ["repository:d:pull"])
+    assert not scope_covers(["repository:a/b:pull"], ["registry:catalog:*"])
