@@ -16,7 +16,7 @@ from typing import Any
 
 from immu_action.adapters.registry import Manifest, Reference, RegistryClient, parse_reference
 from immu_action.adapters.registry_audit import history, write_record
-from immu_action.adapters.registry_copy import CopyStats, ensure_content, put_tag
+from immu_action.adapters.registry_copy import CopyStats, ensure_content
 from immu_action.adapters.signals import HelperPool
 from immu_action.core.audit import EMPTY_BLOB, EMPTY_DIGEST, Action, AuditRecord
 from immu_action.errors import BadInput, ImmuError, PolicyRefused, RegistryError
@@ -116,6 +116,7 @@ def promote(source: str, targets: Sequence[str], *, mutable: Collection[str] = D
         raise BadInput(f"{source!r}: promote a digest (REPOSITORY@sha256:...), never a tag")
     refs = parse_targets(src, targets)
     registries = registries or Registries()
+    provenance = provenance or Provenance()
     for ref in refs:
         registries.get(ref.host).will_write(ref.repository)
     if any(ref.host == src.host for ref in refs):
@@ -125,9 +126,9 @@ def promote(source: str, targets: Sequence[str], *, mutable: Collection[str] = D
         manifest, current = _read_phase(pool, registries, src, refs)
         _check_immutable(current, manifest.digest, mutable, action)
         written = _write_phase(pool, registries, src, manifest, current, audit,
-                               provenance or Provenance(), action, source)
+                               provenance, action, source)
         unchanged = {str(ref): pool.submit(_missing_record, registries, ref, manifest,
-                                           provenance or Provenance(), action, source)
+                                           provenance, action, source)
                      for ref, previous in current
                      if audit and previous == manifest.digest and str(ref) not in written}
         results = [written.get(str(ref)) or TagResult(
@@ -163,7 +164,9 @@ def _write_phase(pool: HelperPool, registries: Registries, src: Reference,
     def tag(dst: RegistryClient, ref: Reference, stats: CopyStats, content: Any) -> CopyStats:
         if content is not None:
             content.result()
-        put_tag(dst, ref.repository, str(ref.tag), manifest, stats)
+        # put_manifest checks the registry stored these very bytes (the promoted digest)
+        dst.put_manifest(ref.repository, str(ref.tag), manifest.data, manifest.media_type)
+        stats.manifests_put += 1
         return stats
 
     def record(ref: Reference, previous: str | None, content: Any) -> str:

@@ -21,9 +21,9 @@ import requests
 from immu_action.adapters.registry_auth import DOCKER_HUB_HOSTS, Credentials, load_credentials
 from immu_action.adapters.registry_http import (
     RETRY_STATUSES,
+    Backoff,
     RetryPolicy,
     Transport,
-    retry_after_seconds,
 )
 from immu_action.core.tags import TAG_PATTERN
 from immu_action.errors import BadInput, RegistryError
@@ -173,8 +173,9 @@ class RegistryClient:
               write: bool = False, extra_scope: tuple[str, ...] = (),
               **kwargs: Any) -> requests.Response:
         scope = (f"repository:{repo}:{'pull,push' if write else 'pull'}", *extra_scope)
-        response = self.transport.request(method, f"/v2/{repo}/{path}", scope=scope,
-                                          write=write, **kwargs)
+        # ``path`` is relative to the repository, or a URL the registry gave (Link, Location)
+        url = path if path.startswith(("/", "http://", "https://")) else f"/v2/{repo}/{path}"
+        response = self.transport.request(method, url, scope=scope, write=write, **kwargs)
         if response.status_code not in set(ok):
             code, detail = _error_code(response)
             response.close()
@@ -238,9 +239,10 @@ class RegistryClient:
         ``after`` asks for the tags lexically after it (the ``last`` parameter); registries
         that do not paginate (distribution 2.8) ignore it and send every tag.
         """
-        query = f"tags/list?n={page}" + (f"&last={quote(after, safe='')}" if after else "")
-        r = self._call("GET", repo, query, ok=(200, 404))
-        while True:
+        page_url: str | None = f"tags/list?n={page}" + (
+            f"&last={quote(after, safe='')}" if after else "")
+        while page_url:
+            r = self._call("GET", repo, page_url, ok=(200, 404))
             if r.status_code == 404:
                 r.close()
                 return
@@ -250,14 +252,7 @@ class RegistryClient:
                 raise RegistryError(f"{self.host}/{repo}: tags/list did not answer a JSON "
                                     "object with a tags list") from e
             yield from (str(name) for name in names)
-            following = r.links.get("next", {}).get("url")
-            if not following:
-                return
-            r = self.transport.request("GET", following, scope=(f"repository:{repo}:pull",))
-            if r.status_code != 200:
-                raise RegistryHTTPError(f"{self.host}/{repo}: GET {following} answered HTTP "
-                                        f"{r.status_code}{_error_detail(r)}",
-                                        status=r.status_code, code=_error_code(r)[0])
+            page_url = r.links.get("next", {}).get("url")
 
     def blob_exists(self, repo: str, digest: str) -> bool:
         """True when the repository already links the blob (no upload needed)."""
@@ -281,8 +276,9 @@ class RegistryClient:
         of the body (the retry would append to it) or finished the session (404). Each try
         opens a new session instead, within the transport's retry policy.
         """
-        policy, waited = self.transport.retry, 0.0
-        for attempt in range(1, policy.attempts + 1):
+        backoff = Backoff(self.transport.retry, self.transport.sleep)
+        while True:
+            attempt = backoff.next_try()
             if location is None:
                 opened = self._call("POST", repo, "blobs/uploads/", ok=(202,), write=True)
                 location = opened.headers["Location"]
@@ -302,16 +298,14 @@ class RegistryClient:
                     return
             session_lost = status == 404 and "BLOB_UPLOAD_UNKNOWN" in detail
             if not (status is None or status in RETRY_STATUSES or session_lost) \
-                    or attempt == policy.attempts:
+                    or backoff.last_try:
                 failed = f"HTTP {status}{detail}" if status else "no connection"
                 raise RegistryError(f"{self.host}/{repo}: upload of {digest} failed "
                                     f"({failed}) after {attempt} upload session(s)")
-            pause = policy.delay(attempt, retry_after_seconds(retry_after))
-            if waited + pause > policy.max_total_s:
+            if not backoff.pause(retry_after):
                 raise RegistryError(f"{self.host}/{repo}: gave up uploading {digest} after "
-                                    f"{attempt} upload sessions and {waited:.1f}s of backoff")
-            self.transport.sleep(pause)
-            waited += pause
+                                    f"{attempt} upload sessions and {backoff.waited:.1f}s "
+                                    "of backoff")
             location = None  # a new session for the next try
 
     def mount_blob(self, repo: str, digest: str, from_repo: str, body: bytes | None = None,

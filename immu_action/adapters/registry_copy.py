@@ -4,7 +4,7 @@ Same repository: nothing but the manifest PUT. Same registry, other repository: 
 are mounted (one POST each, 201; a 202 falls back to a streamed copy). Another
 registry: blobs the target lacks are streamed GET -> PUT. An index is copied as is
 (children first, by digest), so its digest is preserved. Content is ensured once per
-target repository (``ensure_content``), then each tag is one PUT (``put_tag``).
+target repository (``ensure_content``), then each tag is one manifest PUT.
 """
 
 from __future__ import annotations
@@ -104,14 +104,3 @@ def _ensure_blob(src: RegistryClient, src_repo: str, dst: RegistryClient, dst_re
     dst.upload_blob(dst_repo, digest, body if body is not None
                     else src.blob_stream(src_repo, digest))
     return "copied"
-
-
-def put_tag(dst: RegistryClient, dst_repo: str, tag: str, manifest: Manifest,
-            stats: CopyStats) -> str:
-    """PUT ``manifest`` under ``dst_repo:tag`` (its content must be there already)."""
-    digest = dst.put_manifest(dst_repo, tag, manifest.data, manifest.media_type)
-    stats.manifests_put += 1
-    if digest != manifest.digest:
-        raise RegistryError(f"{dst.host}/{dst_repo}:{tag}: stored digest {digest} differs "
-                            f"from the promoted {manifest.digest}")
-    return digest

@@ -47,6 +47,34 @@ class RetryPolicy:
         return max(0.0, min(wanted, self.max_wait_s))
 
 
+class Backoff:
+    """The tries and waits one retried operation has spent under a ``RetryPolicy``."""
+
+    def __init__(self, policy: RetryPolicy, sleep: Callable[[float], None]) -> None:
+        self.policy, self.sleep = policy, sleep
+        self.attempt, self.waited = 0, 0.0
+
+    def next_try(self) -> int:
+        """Count one more try; returns its number (from 1)."""
+        self.attempt += 1
+        return self.attempt
+
+    @property
+    def last_try(self) -> bool:
+        """True when the policy allows no further try."""
+        return self.attempt >= self.policy.attempts
+
+    def pause(self, retry_after: str | None) -> bool:
+        """Sleep before the next try (``Retry-After`` honoured) and return True, or return
+        False without sleeping when that would pass the policy's total wait."""
+        pause = self.policy.delay(self.attempt, retry_after_seconds(retry_after))
+        if self.waited + pause > self.policy.max_total_s:
+            return False
+        self.sleep(pause)
+        self.waited += pause
+        return True
+
+
 def _scope_map(items: Iterable[str]) -> tuple[dict[str, set[str]], set[str]]:
     """Scope items -> ({repository name: actions}, other items as they are)."""
     repos: dict[str, set[str]] = {}
@@ -191,46 +219,42 @@ class Transport:
     def _request(self, method: str, path: str, scope: tuple[str, ...],
                  headers: Mapping[str, str] | None, body: Body, stream: bool,
                  write: bool, once: bool) -> requests.Response | None:
-        waited, attempt, authed = 0.0, 0, False
+        backoff, authed = Backoff(self.retry, self.sleep), False
         while True:
-            attempt += 1
+            attempt = backoff.next_try()
             sent = self._auth_header(scope)
             response = self._send(method, path, sent, headers, body, stream,
                                   0 if once else attempt)
             if once and (response is None or response.status_code in RETRY_STATUSES):
                 return response
-            if response is None:
-                pause = self.retry.delay(attempt, None)
-            elif response.status_code == 401 and not authed:
+            retry_after = None
+            if response is not None and response.status_code == 401 and not authed:
                 authed = True
                 self._authenticate(response, scope, path, sent)
                 self._probed.set()
-                attempt -= 1  # the auth round trip is not a failure
+                backoff.attempt -= 1  # the auth round trip is not a failure
                 continue
-            elif response.status_code in (401, 403):
+            if response is not None and response.status_code in (401, 403):
                 raise self._refused(method, path, response, write)
-            elif response.status_code in RETRY_STATUSES:
-                response.close()
-                if attempt >= self.retry.attempts:
-                    raise self._gave_up(method, path, attempt, waited, response.status_code)
-                pause = self.retry.delay(
-                    attempt, retry_after_seconds(response.headers.get("Retry-After")))
-            else:
+            if response is not None and response.status_code not in RETRY_STATUSES:
                 return response
+            status = None if response is None else response.status_code
+            if response is not None:
+                response.close()
+                if backoff.last_try:
+                    raise self._gave_up(method, path, backoff, status)
+                retry_after = response.headers.get("Retry-After")
             self._probed.set()  # retrying: let waiting requests try on their own
-            if waited + pause > self.retry.max_total_s:
-                raise self._gave_up(method, path, attempt, waited, None if response is None
-                                    else response.status_code)
-            self.sleep(pause)
-            waited += pause
+            if not backoff.pause(retry_after):
+                raise self._gave_up(method, path, backoff, status)
 
-    def _gave_up(self, method: str, path: str, attempt: int, waited: float,
+    def _gave_up(self, method: str, path: str, backoff: Backoff,
                  status: int | None) -> RegistryError:
         """The retry budget is spent (count or total wait)."""
         last = f"HTTP {status}" if status else "no connection"
-        return RegistryError(f"{self.host}: gave up on {method} {path} after {attempt} tries "
-                             f"and {waited:.1f}s of backoff (last: {last}); the registry is "
-                             "overloaded or failing, retry later")
+        return RegistryError(f"{self.host}: gave up on {method} {path} after "
+                             f"{backoff.attempt} tries and {backoff.waited:.1f}s of backoff "
+                             f"(last: {last}); the registry is overloaded or failing, retry later")
 
     def _send(self, method: str, path: str, auth: str | None,
               headers: Mapping[str, str] | None, body: Body, stream: bool,
@@ -341,29 +365,25 @@ class Transport:
 
     def _token_call(self, method: str, realm: str, **kwargs: Any) -> requests.Response:
         """One call to the token service, retried on 429, 5xx and connection errors."""
-        waited, attempt = 0.0, 0
+        backoff = Backoff(self.retry, self.sleep)
         while True:
-            attempt += 1
+            attempt = backoff.next_try()
             try:
                 reply: requests.Response | None = self.session.request(
                     method, realm, timeout=self.timeout, **self._environment(realm), **kwargs)
             except requests.RequestException as e:
-                if attempt >= self.retry.attempts:
+                if backoff.last_try:
                     raise RegistryError(f"{self.host}: token service {realm} failed after "
                                         f"{attempt} tries: {type(e).__name__}") from e
                 reply = None
             if reply is not None and reply.status_code not in RETRY_STATUSES:
                 return reply
-            if reply is not None and attempt >= self.retry.attempts:
+            if reply is not None and backoff.last_try:
                 raise RegistryError(f"{self.host}: token service {realm} answered HTTP "
                                     f"{reply.status_code} {attempt} times; retry later")
-            pause = self.retry.delay(attempt, retry_after_seconds(
-                reply.headers.get("Retry-After") if reply is not None else None))
-            if waited + pause > self.retry.max_total_s:
+            if not backoff.pause(reply.headers.get("Retry-After") if reply is not None else None):
                 raise RegistryError(f"{self.host}: gave up on token service {realm} after "
-                                    f"{attempt} tries and {waited:.1f}s of backoff")
-            self.sleep(pause)
-            waited += pause
+                                    f"{attempt} tries and {backoff.waited:.1f}s of backoff")
 
     def _token_from(self, reply: requests.Response, realm: str, what: str) -> str:
         """The token of a token-service answer, or a clear error without the secret."""
