@@ -42,6 +42,14 @@ def _repo(emu: GitHubEmulator, args: list[str]) -> str:
     return f"{emu.url}/repos/{emu.state.full_name}"
 
 
+def _found(table: dict[int, Any], key: str) -> Any:
+    """The entry ``key`` (a path segment) of ``table``, or GitHub's 404."""
+    entry = table.get(int(key))
+    if entry is None:
+        raise HttpError(404, "Not Found")
+    return entry
+
+
 @route("POST", "/repos/{owner}/{repo}/statuses/{sha}")
 def create_status(emu: GitHubEmulator, args: list[str], q: dict[str, str], body: Any
                   ) -> tuple[int, Any]:
@@ -101,9 +109,7 @@ def create_check_run(emu: GitHubEmulator, args: list[str], q: dict[str, str], bo
 def update_check_run(emu: GitHubEmulator, args: list[str], q: dict[str, str], body: Any
                      ) -> tuple[int, Any]:
     _repo(emu, args)
-    run = emu.state.check_runs.get(int(args[2]))
-    if run is None:
-        raise HttpError(404, "Not Found")
+    run = _found(emu.state.check_runs, args[2])
     _apply_check_run(emu, run, body)
     return 200, run
 
@@ -133,9 +139,7 @@ def create_comment(emu: GitHubEmulator, args: list[str], q: dict[str, str], body
 def update_comment(emu: GitHubEmulator, args: list[str], q: dict[str, str], body: Any
                    ) -> tuple[int, Any]:
     _repo(emu, args)
-    comment = emu.state.comments.get(int(args[2]))
-    if comment is None:
-        raise HttpError(404, "Not Found")
+    comment = _found(emu.state.comments, args[2])
     comment["body"] = body["body"]
     return 200, comment
 
@@ -177,9 +181,7 @@ def create_release(emu: GitHubEmulator, args: list[str], q: dict[str, str], body
 def update_release(emu: GitHubEmulator, args: list[str], q: dict[str, str], body: Any
                    ) -> tuple[int, Any]:
     _repo(emu, args)
-    release = emu.state.releases.get(int(args[2]))
-    if release is None:
-        raise HttpError(404, "Not Found")
+    release = _found(emu.state.releases, args[2])
     for key in ("tag_name", "name", "body", "draft", "prerelease"):
         if key in body:
             release[key] = body[key]
