@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -77,8 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except ImmuError as e:
-        # Spec problems are already one `file:line: key: message` line each.
-        say(str(e) if isinstance(e, SpecError) else f"immu: error: {e}")
+        # Spec problems are already one `file:line: key: message` line each. A message may
+        # quote user output (a build log's tail): fenced from the runner's commands.
+        from immu_action.adapters.actions import untrusted_output
+
+        with untrusted_output():
+            say(str(e) if isinstance(e, SpecError) else f"immu: error: {e}")
         if getattr(args, "json", False):
             emit_json({"error": {"type": type(e).__name__, "message": str(e)},
                        "exit_code": int(e.exit_code)})
@@ -88,4 +94,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.CANCELLED)
     except BrokenPipeError:
         return int(ExitCode.OK)
+    except Exception as e:  # a bug: one line and exit 4, never 1 (which means tests failed)
+        if os.environ.get("IMMU_DEBUG"):
+            traceback.print_exc()
+        say(f"immu: internal error: {type(e).__name__}: {e} (set IMMU_DEBUG=1 for the "
+            "traceback; please report it)")
+        if getattr(args, "json", False):
+            emit_json({"error": {"type": "InternalError", "message": str(e)},
+                       "exit_code": int(ExitCode.EXTERNAL_FAILURE)})
+        return int(ExitCode.EXTERNAL_FAILURE)
 

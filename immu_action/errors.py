@@ -64,6 +64,10 @@ class GitHubError(ExternalFailure):
     """The GitHub API failed after retries."""
 
 
+class InternalError(ExternalFailure):
+    """A bug or an unforeseen failure: one line, exit 4 (never 1, which means tests failed)."""
+
+
 class Cancelled(ImmuError):
     """The run was interrupted (SIGINT/SIGTERM); resources were cleaned up."""
 

@@ -69,7 +69,7 @@ def build(client: docker.DockerClient, spec: Spec, *, log: engine.LogSink) -> Bu
     facts = git_facts(spec.path.parent)
     labels = oci_labels(facts, created=created_time(facts.commit_time, dirty=facts.dirty))
     tag = local_tag(spec, facts.sha)
-    with cancellable(), actions.group(f"Build {spec.image.repository}"):
+    with cancellable(), actions.fenced_group(f"Build {spec.image.repository}"):
         built = engine.build(
             client, spec.image.build, labels=labels, tag=tag, log=log, what="image"
         )
@@ -120,7 +120,7 @@ def _service_images(
     for name in dict.fromkeys(n for s in chosen for n in s.services):
         service: ServiceSpec = spec.services[name]
         if service.build is not None:
-            with actions.group(f"Build service {name}"):
+            with actions.fenced_group(f"Build service {name}"):
                 built = engine.build(
                     client, service.build, labels={"immu.service": name},
                     tag=f"immu-service/{name}:latest", log=log, what=f"service {name}",
@@ -128,8 +128,9 @@ def _service_images(
             images[name] = built.image_id
         else:
             assert service.image is not None  # the spec guarantees image xor build
-            images[name] = engine.ensure_image(client, service.image, what=f"service {name}",
-                                               log=log)
+            with actions.untrusted_output():  # the pull's messages name user input
+                images[name] = engine.ensure_image(client, service.image,
+                                                   what=f"service {name}", log=log)
     return images
 
 
@@ -146,7 +147,6 @@ def _run_suite(
     """One suite: private network, healthy services, the test container, parsed results."""
     results_dir = results_root / suite.name
     shutil.rmtree(results_dir, ignore_errors=True)
-    log(f"== suite {suite.name}: {' '.join(suite.command)}\n")
     network = box.network(suite.name)
     try:
         for name in suite.services:
@@ -156,7 +156,9 @@ def _run_suite(
             )
             suites.wait_healthy(container, service=spec.services[name])
         env = {"IMMU_SUITE": suite.name, "IMMU_RESULTS": suite.results, **suite.env}
-        with actions.group(f"Suite {suite.name}"), actions.untrusted_output():
+        with actions.fenced_group(f"Suite {suite.name}"):
+            # The command comes from the (PR author's) spec: printed inside the fence.
+            log(f"== suite {suite.name}: {' '.join(suite.command)}\n")
             ran = suites.run_test_container(
                 box, suite=suite, image_id=image_id, network=network,
                 results_dir=results_dir, env=env, log=log,
@@ -167,11 +169,13 @@ def _run_suite(
                         parsed=TestResults(), problem=str(e))
     finally:
         box.cleanup(sweep=False)
-    parsed, files, problem = _parse_results(results_dir, log=log)
+    with actions.untrusted_output():  # notes name files the suite wrote
+        parsed, files, problem = _parse_results(results_dir, log=log)
     return classify(
         suite=suite.name, exit_code=ran.exit_code, timed_out=ran.timed_out,
         timeout_s=suite.timeout_s, duration_s=ran.duration_s, log_tail=ran.log_tail,
-        parsed=parsed, junit_files=files, problem=problem,
+        parsed=parsed, junit_files=files, problem=problem, junit=suite.junit,
+        results_dir=suite.results,
     )
 
 

@@ -22,6 +22,7 @@ from immu_action.core.context import GitHubContext
 from immu_action.core.policy import PromotionDecision
 from immu_action.core.results import Failure, RunResult
 from immu_action.core.summary import (
+    CHECK_RUN_NAME,
     STEP_SUMMARY_LIMIT,
     Annotation,
     run_markdown,
@@ -58,10 +59,12 @@ def _annotations(failures: list[Failure]) -> list[Annotation]:
 def promotion_markdown(promotion: Mapping[str, Any] | None,
                        decision: PromotionDecision | None) -> str:
     """The "Promotion" section: what was promoted, or every reason it was not."""
+    held = "".join(f"- {h['reason']}\n" for h in (promotion or {}).get("held_back", []))
+    held = f"\nNot moved:\n{held}" if held else ""
     if promotion and promotion.get("tags"):
         tags = ", ".join(f"`{t}`" for t in promotion["tags"])
         return (f"### Promotion\n\nPromoted `{promotion.get('digest', '')}` to {tags} in "
-                f"`{promotion.get('repository', '')}` by manifest copy (no rebuild).\n")
+                f"`{promotion.get('repository', '')}` by manifest copy (no rebuild).\n{held}")
     reasons = list(promotion.get("reasons", [])) if promotion else []
     if decision is not None and not decision.allowed:
         reasons = list(decision.reasons)
@@ -80,8 +83,9 @@ def release_markdown(run: RunResult, ctx: GitHubContext,
 
 
 def conclusion(run: RunResult) -> str:
-    """``success``/``failure``; ``neutral`` when no suite ran (nothing was proven)."""
-    if not run.suites:
+    """``success``/``failure``; ``neutral`` when no suite was selected (nothing was proven,
+    nothing failed); a run that stopped early is a failure."""
+    if run.failure is None and not run.suites:
         return "neutral"
     return "success" if run.ok else "failure"
 
@@ -113,18 +117,24 @@ def outputs(run: RunResult, promotion: Mapping[str, Any] | None) -> dict[str, st
         "promoted-tags": "\n".join((promotion or {}).get("tags", [])),
         "results-json": results_json(run),
         "conclusion": conclusion(run),
+        "error": run.failure.message if run.failure else "",
     }
 
 
-def _statuses(gh: GitHubClient, run: RunResult, ctx: GitHubContext) -> None:
-    """``immu/<suite>`` per suite, then ``immu`` overall (the one branch rules require)."""
+def _statuses(gh: GitHubClient, run: RunResult, ctx: GitHubContext, summary_url: str) -> None:
+    """``immu/<suite>`` per suite, then ``immu`` overall (the one branch rules require),
+    linking the check run's summary: with a workflow token it may land in another
+    workflow's check suite, so the status is where users find it."""
     for suite in run.suites:
-        one = replace(run, suites=(suite,))
+        one = replace(run, suites=(suite,), failure=None)
         gh.create_status(ctx.sha, state="success" if one.ok else "failure",
                          context=f"immu/{suite.name}", description=status_description(one),
                          target_url=ctx.run_url)
-    gh.create_status(ctx.sha, state="success" if run.ok else "failure", context="immu",
-                     description=status_description(run), target_url=ctx.run_url)
+    state = "success" if run.ok else "failure"
+    if run.failure is not None and not run.failure.refused:
+        state = "error"  # the run broke before it could decide
+    gh.create_status(ctx.sha, state=state, context="immu",
+                     description=status_description(run), target_url=summary_url)
 
 
 def _assets(run: RunResult, promotion: Mapping[str, Any] | None,
@@ -141,20 +151,25 @@ def _assets(run: RunResult, promotion: Mapping[str, Any] | None,
 
 def _write_github(gh: GitHubClient, run: RunResult, ctx: GitHubContext, markdown: str,
                   promotion: Mapping[str, Any] | None, decision: PromotionDecision | None,
-                  junit_xml: bytes | None, environment: str, done: dict[str, Any]) -> None:
+                  junit_xml: bytes | None, environment: str, check_name: str,
+                  done: dict[str, Any]) -> None:
     """Every API write for this event; ``done`` collects ids/urls as each write lands."""
-    _statuses(gh, run, ctx)
-    done["statuses"] = len(run.suites) + 1
-    done["check_run"] = gh.upsert_check_run(
-        sha=ctx.sha, title=totals_line(run.totals)[:255], summary=markdown,
+    title = totals_line(run.totals) if run.failure is None else (
+        f"{run.failure.headline}: {run.failure.message.splitlines()[0]}")
+    done["check_run"], url = gh.upsert_check_run(
+        sha=ctx.sha, title=title[:255], summary=markdown, name=check_name,
         conclusion=conclusion(run), details_url=ctx.run_url,
         annotations=[a.as_dict() for a in _annotations(
             [f for s in run.suites for f in s.results.failures])])
+    actions.append_step_summary(f"Check run: [{check_name}]({url}) (with a workflow token "
+                                "GitHub may list it under another workflow's checks)\n")
+    _statuses(gh, run, ctx, url)
+    done["statuses"] = len(run.suites) + 1
     if ctx.pr_number is not None:
         done["comment"] = gh.upsert_comment(
             ctx.pr_number, run_markdown(run, sections=[promotion_markdown(promotion, decision)],
                                         limit=COMMENT_LIMIT))
-    if ctx.tag:
+    if ctx.tag and run.failure is None:  # a broken or refused re-run keeps the release as is
         done["release"] = upsert_release(
             gh, tag=ctx.tag, section=release_markdown(run, ctx, promotion),
             assets=_assets(run, promotion, decision, junit_xml)).url
@@ -169,7 +184,8 @@ def _write_github(gh: GitHubClient, run: RunResult, ctx: GitHubContext, markdown
 
 def publish(run: RunResult, ctx: GitHubContext, *, promotion: Mapping[str, Any] | None,
             gh: GitHubClient | None, decision: PromotionDecision | None = None,
-            junit_xml: bytes | None = None, environment: str = "production") -> ReportOutcome:
+            junit_xml: bytes | None = None, environment: str = "production",
+            check_name: str = CHECK_RUN_NAME) -> ReportOutcome:
     """Write the run's report for ``ctx``'s event; see the module docstring for failures."""
     section = promotion_markdown(promotion, decision)
     actions.append_step_summary(run_markdown(run, sections=[section],
@@ -184,7 +200,7 @@ def publish(run: RunResult, ctx: GitHubContext, *, promotion: Mapping[str, Any] 
     else:
         try:
             _write_github(gh, run, ctx, run_markdown(run, sections=[section]),
-                          promotion, decision, junit_xml, environment, done)
+                          promotion, decision, junit_xml, environment, check_name, done)
         except GitHubPermissionError as e:
             degraded = f"{e}; results are in the step summary"
     if degraded:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from immu_action.core.floating import FloatingRule
 from immu_action.errors import BadInput, SpecError
 from immu_action.spec_kinds import INVALID
 from immu_action.spec_rules import SPEC
@@ -84,6 +85,7 @@ class SuiteSpec:
     workdir: str | None = None
     user: str | None = None
     timeout_s: float = 600.0
+    junit: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,9 +94,10 @@ class PromoteSpec:
 
     branches: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
-    mutable: tuple[str, ...] = ("latest",)
+    mutable: tuple[str, ...] = ()
+    floating: FloatingRule = "highest"
     environment: str = "production"
-    staging_tag: str = "sha-{sha}"
+    staging_tag: str = "immu-staging-{sha}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -247,8 +250,7 @@ def _service(name: str, raw: dict[str, Any], base: Path) -> ServiceSpec:
 
 
 def _promote(raw: dict[str, Any]) -> PromoteSpec:
-    default_mutable = tuple(tag for tag in ("latest",) if tag in raw["tags"])
-    return _fill(PromoteSpec, raw, mutable=raw.get("mutable", default_mutable))
+    return _fill(PromoteSpec, raw)
 
 
 def _fill(cls: type[T], raw: Mapping[str, Any], **given: Any) -> T:

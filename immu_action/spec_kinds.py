@@ -107,6 +107,24 @@ class Const(Kind):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Choice(Kind):
+    """One of a few scalar values (strings or booleans), compared after YAML conversion."""
+
+    values: tuple[str | bool, ...]
+
+    def walk(self, node: yaml.Node, path: str, walk: Walk) -> Any:
+        value = construct(node) if isinstance(node, yaml.ScalarNode) else INVALID
+        # type first: YAML's 1 must not pass as True
+        if not any(type(value) is type(v) and value == v for v in self.values):
+            shown = ", ".join(str(v).lower() if isinstance(v, bool) else v for v in self.values)
+            return _wrong(node, path, walk, f"one of {shown}")
+        return value
+
+    def schema(self) -> JSON:
+        return {"enum": list(self.values)}
+
+
+@dataclass(frozen=True, kw_only=True)
 class Integer(Kind):
     """An integer of at least ``minimum``."""
 

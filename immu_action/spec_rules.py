@@ -13,6 +13,7 @@ from typing import Any
 from immu_action.core import naming
 from immu_action.spec_kinds import (
     Check,
+    Choice,
     Command,
     Const,
     Duration,
@@ -105,6 +106,10 @@ SUITE = Fields(
                        doc="Absolute working directory in the container."),
         "user": Key(kind=Text(numbers=True), doc="User (name or uid[:gid]) to run as."),
         "timeout": Key(kind=Duration(), default="10m", doc="Longest the suite may run."),
+        "junit": Key(kind=Choice(values=(True, False)), default=True,
+                     doc="true: the suite must write JUnit XML under `results` (a suite that "
+                         "writes none is an error); false: a plain command, counted as one "
+                         "test case that passes when it exits 0."),
     },
 )
 
@@ -119,12 +124,21 @@ PROMOTE = Fields(
                     doc="Tag templates to promote the tested digest to; placeholders: " + ", ".join(
                         f"{{{p}}}" for p in naming.PLACEHOLDERS) + "."),
         "mutable": Key(kind=TextList(item=_TEMPLATE),
-                       doc="Tags that may move to a new digest; every other tag is immutable. "
-                           "Defaults to [latest] when latest is in tags."),
+                       doc="Templates of promote.tags that may move although they are exact. "
+                           "Floating templates (no {version}, {patch}, {sha}, {short_sha}: "
+                           "{major}, {major}.{minor}, latest...) always move; exact ones never "
+                           "do unless listed here."),
+        "floating": Key(kind=Choice(values=("highest", "newest")), default="highest",
+                        doc="On a release, where floating tags go: highest (only forward: a "
+                            "patch of an older line leaves {major} and latest on the higher "
+                            "release) or newest (to every new release)."),
         "environment": Key(kind=Text(), default="production",
                            doc="GitHub environment of the promotion deployment."),
-        "staging-tag": Key(kind=_TEMPLATE, default="sha-{sha}",
-                           doc="Tag the built image is pushed under before tests."),
+        "staging-tag": Key(kind=_TEMPLATE, default="immu-staging-{sha}",
+                           doc="Prefix of the tag the built image is pushed under before "
+                               "tests; immu appends the run (-<run id>.<attempt>, or -local-"
+                               "<random>) so that a push never overwrites a tag. Let registry "
+                               "retention delete these tags after a few days."),
     },
 )
 

@@ -50,6 +50,14 @@ def untrusted_output() -> Iterator[None]:
         sys.stderr.flush()
 
 
+@contextmanager
+def fenced_group(title: str) -> Iterator[None]:
+    """A folded group whose content comes from user or PR code (build logs, pulls, test
+    output): fenced with a fresh token, so nothing printed inside can issue a command."""
+    with group(title), untrusted_output():
+        yield
+
+
 STEP_SUMMARY_LIMIT = 1024 * 1024  # bytes GitHub accepts in one step's summary file
 
 

@@ -23,9 +23,11 @@ from github.GithubException import RateLimitExceededExceedsMaxWait
 from urllib3 import Retry
 
 from immu_action.core.context import GitHubContext
+from immu_action.core.summary import CHECK_RUN_NAME
 from immu_action.errors import GitHubError
 
-CHECK_RUN_NAME = "immu"
+CHECK_RUN_MARK = "immu-action:"
+"""Prefix of our check runs' ``external_id``: a check run without it is not ours to edit."""
 COMMENT_MARKER = "<!-- immu-action -->"
 
 
@@ -149,17 +151,20 @@ class GitHubClient:
 
     def upsert_check_run(self, *, sha: str, title: str, summary: str, conclusion: str,
                          details_url: str, annotations: Sequence[Mapping[str, Any]],
-                         batch: int = 50) -> int:
-        """Create or update the check run ``immu`` on ``sha``; annotations 50 per request.
+                         name: str = CHECK_RUN_NAME, batch: int = 50) -> tuple[int, str]:
+        """Create or update our check run ``name`` on ``sha``; returns (id, html_url).
 
-        GitHub appends annotations on every update and cannot delete them, so a re-run that
-        carries the same annotations (fingerprint in ``external_id``) sends none, and one with
-        different annotations starts a fresh check run rather than mixing both sets.
+        Only a check run we made is edited: it carries ``CHECK_RUN_MARK`` in ``external_id``
+        (a job's own check run may share the name; it is never touched). GitHub appends
+        annotations on every update and cannot delete them, so a re-run that carries the same
+        annotations (fingerprint in ``external_id``) sends none, and one with different
+        annotations starts a fresh check run rather than mixing both sets.
         """
-        fingerprint = hashlib.sha256(json.dumps(list(annotations), sort_keys=True)
-                                     .encode()).hexdigest()[:32]
-        with github_call(f"update check run {CHECK_RUN_NAME!r} on {sha[:12]}"):
-            runs = self.repo.get_commit(sha).get_check_runs(check_name=CHECK_RUN_NAME)
+        fingerprint = CHECK_RUN_MARK + hashlib.sha256(json.dumps(
+            list(annotations), sort_keys=True).encode()).hexdigest()[:32]
+        with github_call(f"update check run {name!r} on {sha[:12]}"):
+            runs = [r for r in self.repo.get_commit(sha).get_check_runs(check_name=name)
+                    if (r.external_id or "").startswith(CHECK_RUN_MARK)]
             # The newest one: an older run may hold a previous set of annotations.
             existing = max(runs, key=lambda r: r.id, default=None)
             if existing is not None and existing.output.annotations_count and (
@@ -176,11 +181,11 @@ class GitHubClient:
                                           "annotations": chunk}
                 if existing is None:
                     existing = self.repo.create_check_run(
-                        name=CHECK_RUN_NAME, head_sha=sha, output=output, **fields)
+                        name=name, head_sha=sha, output=output, **fields)
                 else:
                     existing.edit(output=output, **(fields if i == 0 else {}))
             assert existing is not None  # chunks is never empty
-            return int(existing.id)
+            return int(existing.id), str(existing.html_url or details_url)
 
     def upsert_comment(self, number: int, body: str, marker: str = COMMENT_MARKER) -> int:
         """The one PR comment carrying ``marker``: edited if found, else created."""

@@ -87,7 +87,15 @@ def exit_code(run: RunResult, policy: FailOn) -> int:
 
 
 def print_outcome(run: RunResult, *, failures_shown: int = 20) -> None:
-    """A short human summary on stderr: one line per suite, then the first failures."""
+    """A short human summary on stderr: one line per suite, then the first failures
+    (test names and messages come from the tests: fenced from the runner's commands)."""
+    from immu_action.adapters.actions import untrusted_output
+
+    with untrusted_output():
+        _print_outcome(run, failures_shown)
+
+
+def _print_outcome(run: RunResult, failures_shown: int) -> None:
     say(f"image under test: {run.image_ref}")
     for s in run.suites:
         t = s.results.totals

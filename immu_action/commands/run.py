@@ -8,6 +8,7 @@ from typing import Any
 from immu_action import switches
 from immu_action.cli import add_json_argument, add_spec_argument, emit_json, say
 from immu_action.commands import _common as common
+from immu_action.core.summary import CHECK_RUN_NAME
 from immu_action.errors import BadInput, ExitCode
 
 
@@ -25,6 +26,9 @@ def register(sub: Any) -> None:
     p.add_argument("--promote", choices=switches.SWITCHES, default=None,
                    help="auto: promote when the gate allows (GitHub Actions); true: a refusal "
                    "fails the run (exit 3); false: never (default $IMMU_PROMOTE or auto)")
+    p.add_argument("--check-name", default=None, metavar="NAME",
+                   help="name of the check run reporting the results (default $IMMU_CHECK_NAME "
+                   "or 'immu-action: tested image'; never a job's name: jobs are check runs)")
     p.add_argument("--insecure-registry", action="store_true",
                    help="allow plain HTTP to a registry that is not on loopback")
     add_json_argument(p)
@@ -40,17 +44,17 @@ def _switch(value: str | None, env: str) -> switches.Switch:
 
 def run(args: argparse.Namespace) -> int:
     """Run the whole flow; the outcome goes to stderr (and stdout with --json)."""
-    from immu_action import flow, pipeline
+    from immu_action import flow
     from immu_action.adapters import engine
 
     spec = common.spec_from(args)
     policy = common.fail_on(args)
     suites = common.suites_from(args)
-    pipeline.select_suites(spec, suites)  # bad suite names fail before a long build
     opts = flow.RunOptions(
         suites=suites, results_root=common.results_root(args, spec),
         push=_switch(args.push, "IMMU_PUSH"), promote=_switch(args.promote, "IMMU_PROMOTE"),
         insecure_registry=args.insecure_registry,
+        check_name=args.check_name or common.env_default("IMMU_CHECK_NAME", CHECK_RUN_NAME),
     )
     ctx = flow.context_from_env()
     outcome = flow.run(engine.connect(), spec, opts, ctx)

@@ -163,6 +163,36 @@ def suite_crash(
     return TestResults.merge([partial or TestResults(), crash])
 
 
+Stage = Literal["spec", "build", "push", "services", "tests", "promote", "internal"]
+_HEADLINES = {"spec": "bad input", "build": "build failed", "push": "push failed",
+              "services": "services failed", "tests": "test run failed",
+              "promote": "promotion failed", "internal": "internal error"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunFailure:
+    """A run that stopped before it could finish: the stage, what went wrong, the exit code.
+
+    Reported like results (status, check run, summary, outputs), so a required status never
+    stays "expected" and the PR says why.
+    """
+
+    stage: Stage
+    message: str
+    exit_code: int
+    refused: bool = False  # a policy refusal (exit 3), not a breakage
+
+    @property
+    def headline(self) -> str:
+        """``build failed``, ``promotion refused``... for titles and statuses."""
+        return "promotion refused" if self.refused else _HEADLINES[self.stage]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"stage": self.stage, "headline": self.headline, "message": self.message,
+                "exit_code": self.exit_code}
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunResult:
     """One pipeline run: the image under test (ID, and digest once pushed) and its suites."""
@@ -172,6 +202,7 @@ class RunResult:
     digest: str | None = None
     tested_is_shipped: bool | None = None
     suites: tuple[SuiteResult, ...] = ()
+    failure: RunFailure | None = None
 
     @property
     def totals(self) -> Totals:
@@ -183,8 +214,10 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        """True when every suite passed."""
-        return all(s.status is SuiteStatus.PASSED for s in self.suites)
+        """True when every suite passed and at least one test case ran: an empty run proves
+        nothing, so it is never green (and never promotes)."""
+        return (self.failure is None and self.totals.tests > 0
+                and all(s.status is SuiteStatus.PASSED for s in self.suites))
 
     @property
     def image_ref(self) -> str:
@@ -202,4 +235,5 @@ class RunResult:
             "ok": self.ok,
             "totals": self.totals.as_dict(),
             "suites": [s.as_dict() for s in self.suites],
+            "failure": self.failure.as_dict() if self.failure else None,
         }

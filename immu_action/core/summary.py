@@ -32,6 +32,9 @@ _STATUS_WORDS = {
     SuiteStatus.ERROR: "error",
 }
 T = TypeVar("T")
+CHECK_RUN_NAME = "immu-action: tested image"
+"""Default check-run name: every Actions job is a check run named after the job (the README's
+job is ``immu``), so ours needs a name no job is likely to carry (input ``check-name``)."""
 
 
 def _inline(text: str, limit: int = _INLINE_LIMIT) -> str:
@@ -181,6 +184,8 @@ def _suite_row(name: str, status: str, totals: Totals, duration_s: float) -> str
 
 
 def _image_lines(run: RunResult) -> str:
+    if not run.image_ref:
+        return "Image: none (the run stopped before an image was built)\n"
     lines = [f"Image: `{run.image_ref}`"]
     if run.digest is None:
         lines[0] += " (local image ID: not pushed yet)"
@@ -220,19 +225,30 @@ def run_markdown(run: RunResult, *, sections: Sequence[str] = (), limit: int = 6
     Image reference, tested-is-shipped line, suite table, totals, failures (trimmed
     with "N more failures not shown" to fit), then each of ``sections`` (e.g. promotion).
     """
-    verdict = "passed" if run.ok else "failed"
+    verdict = "tests passed" if run.ok else "tests failed"
+    if run.failure is not None:
+        verdict = run.failure.headline
     # Wall time of the suites, not the sum of test case times (which misses setup and crashes).
     totals = replace(run.totals, duration_s=sum(s.duration_s for s in run.suites))
     line = totals_line(totals)
     if not run.ok and totals.ok:  # e.g. the command exited 1 yet its JUnit shows no failure
         line += "  \nA suite failed without a failing test case: see its status below."
     head = (
-        f"## immu: tests {verdict}\n\n{_image_lines(run)}\n"
+        f"## immu: {verdict}\n\n{failure_section(run)}{_image_lines(run)}\n"
         f"{line}\n\n{suites_table(run) if run.suites else ''}"
     )
     tail = "".join("\n" + s.rstrip("\n") + "\n" for s in sections if s.strip())
     failures = [(s.name, f) for s in run.suites for f in s.results.failures]
     return _with_failures(head, failures, tail, limit)
+
+
+def failure_section(run: RunResult) -> str:
+    """Why the run stopped (stage and message, log tail fenced), or nothing."""
+    if run.failure is None:
+        return ""
+    first, _, rest = run.failure.message.partition("\n")
+    out = f"**{run.failure.headline.capitalize()}** ({run.failure.stage}): {_code(first, 500)}\n\n"
+    return out + (_fenced(rest) + "\n" if rest.strip() else "")
 
 
 def short_id(ref: str) -> str:
@@ -250,8 +266,14 @@ def status_description(run: RunResult) -> str:
             counts += f", {n} {word}"
     verdict = "Passed" if run.ok else "Failed"
     if not run.ok and t.ok:  # a suite crashed or timed out without failing cases
-        verdict = "Failed (suite error)"
-    text = f"{verdict}: {counts} on {short_id(run.digest or run.image_id)}"
+        verdict = "Failed (suite error)" if t.tests else "Failed (no test case ran)"
+    image = short_id(run.digest or run.image_id) if (run.digest or run.image_id) else ""
+    if run.failure is not None:
+        first = run.failure.message.splitlines()[0] if run.failure.message else ""
+        text = f"{run.failure.headline.capitalize()}: {first}"
+        return text[:STATUS_DESCRIPTION_LIMIT - 3] + "..." \
+            if len(text) > STATUS_DESCRIPTION_LIMIT else text
+    text = f"{verdict}: {counts} on {image}"
     return text[:STATUS_DESCRIPTION_LIMIT]
 
 

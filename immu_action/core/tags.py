@@ -40,6 +40,13 @@ class Rendered:
 
     tags: tuple[str, ...]
     skipped: tuple[tuple[str, str], ...]
+    pairs: tuple[tuple[str, str], ...] = ()  # (tag, the template it came from), in order
+
+
+def semver(text: str) -> tuple[int, int, int] | None:
+    """``(major, minor, patch)`` of ``v1.2.3``/``1.2.3`` (pre-releases too), else None."""
+    m = _SEMVER.match(text)
+    return (int(m["major"]), int(m["minor"]), int(m["patch"])) if m else None
 
 
 def tag_problem(tag: str) -> str | None:
@@ -105,6 +112,7 @@ def render_tags(templates: tuple[str, ...] | list[str], info: RefInfo) -> Render
     """Render each template for ``info``; skip (with a reason) what cannot render."""
     values, missing, prerelease = _values(info)
     tags: list[str] = []
+    pairs: list[tuple[str, str]] = []
     skipped: list[tuple[str, str]] = []
     for template in templates:
         try:
@@ -128,4 +136,5 @@ def render_tags(templates: tuple[str, ...] | list[str], info: RefInfo) -> Render
                 skipped.append((template, problem))
             elif tag not in tags:
                 tags.append(tag)
-    return Rendered(tags=tuple(tags), skipped=tuple(skipped))
+                pairs.append((tag, template))
+    return Rendered(tags=tuple(tags), skipped=tuple(skipped), pairs=tuple(pairs))

@@ -48,9 +48,14 @@ def test_green_pull_request_writes_statuses_check_run_and_one_comment(
     assert set(contexts) == {"immu/unit", "immu/api", "immu"}
     assert all(s["state"] == "success" and s["sha"] == SHA for s in contexts.values())
     assert contexts["immu"]["description"] == "Passed: 40/40 passed on sha256:dddddddddddd"
-    assert contexts["immu"]["target_url"] == "https://github.example/acme/shop/actions/runs/42"
     (run,) = emulator.state.check_runs.values()
-    assert (run["name"], run["head_sha"], run["conclusion"]) == ("immu", SHA, "success")
+    # The overall status links the check run's summary (it may sit in another check suite);
+    # the per-suite ones link the workflow run.
+    assert contexts["immu"]["target_url"] == run["html_url"]
+    assert contexts["immu/unit"]["target_url"] == "https://github.example/acme/shop/actions/runs/42"
+    assert (run["name"], run["head_sha"], run["conclusion"]) == (
+        "immu-action: tested image", SHA, "success")
+    assert run["external_id"].startswith("immu-action:")
     assert f"registry.test/acme/shop@{DIGEST}" in run["output"]["summary"]
     assert "does not promote" in run["output"]["summary"]
     (comment,) = emulator.state.comments.values()
@@ -140,7 +145,8 @@ def test_read_only_token_degrades_after_one_refused_write(
     emulator.read_only = True
     outcome = publish(run_result(failures=1), _pr(emulator), promotion=None,
                       gh=client(emulator))
-    assert [(c.method, c.status) for c in emulator.calls] == [("POST", 403)]  # plain 403: final
+    # one look-up of our check run, then the first write: a plain 403 is final
+    assert [(c.method, c.status) for c in emulator.calls] == [("GET", 200), ("POST", 403)]
     assert outcome.wrote == ("step_summary", "outputs")
     assert outcome.degraded and "Resource not accessible by integration" in outcome.degraded
     assert capsys.readouterr().err.count("::warning") == 1
@@ -232,7 +238,7 @@ def test_permission_lost_midway_keeps_what_was_written(
         emulator: GitHubEmulator, actions_env: dict[str, Any]) -> None:
     emulator.inject("GET", "/issues/7/comments", "forbidden")
     outcome = publish(run_result(), _pr(emulator), promotion=None, gh=client(emulator))
-    assert outcome.wrote == ("step_summary", "outputs", "statuses", "check_run")
+    assert outcome.wrote == ("step_summary", "outputs", "check_run", "statuses")
     assert outcome.degraded and "HTTP 403" in outcome.degraded
     assert outcome.check_run_id is not None and outcome.comment_id is None
 
@@ -240,7 +246,41 @@ def test_permission_lost_midway_keeps_what_was_written(
 def test_github_down_after_retries_raises_after_the_step_summary(
         emulator: GitHubEmulator, actions_env: dict[str, Any]) -> None:
     emulator.inject("POST", "/check-runs", "502", times=100)
-    with pytest.raises(GitHubError, match=r"update check run 'immu'.*HTTP 502"):
+    with pytest.raises(GitHubError, match=r"update check run 'immu-action: tested image'.*HTTP 502"):
         publish(run_result(), _pr(emulator), promotion=None, gh=client(emulator))
     assert "## immu: tests passed" in actions_env["summary"].read_text()
     assert emulator.state.comments == {}  # stopped at the first external failure
+
+
+@pytest.mark.parametrize("job", ["immu", "immu-action: tested image"])
+def test_a_job_check_run_is_never_edited_even_when_it_shares_our_name(
+        emulator: GitHubEmulator, actions_env: dict[str, Any], job: str) -> None:
+    """Every Actions job is a check run (Actions app, in progress) named after the job: the
+    README's job is ``immu``, and a user may call a job like our check run. Ours is found by
+    its mark, never by name alone; the emulator flags any edit of a job's check run."""
+    job_id = emulator.start_job(job, SHA)
+    for _ in range(2):  # the second publish is a re-run: it must find ours, not the job's
+        outcome = publish(run_result(), _pr(emulator), promotion=None, gh=client(emulator))
+    assert emulator.violations == []
+    job_run = emulator.state.check_runs[job_id]
+    assert job_run["status"] == "in_progress" and job_run["output"]["summary"] is None
+    ours = [r for i, r in emulator.state.check_runs.items() if i != job_id]
+    assert [r["id"] for r in ours] == [outcome.check_run_id]
+    assert emulator.count("POST", "/check-runs$") == 1
+
+
+def test_a_check_name_of_the_users_choice_is_used(
+        emulator: GitHubEmulator, actions_env: dict[str, Any]) -> None:
+    publish(run_result(), _pr(emulator), promotion=None, gh=client(emulator),
+            check_name="release gate")
+    (run,) = emulator.state.check_runs.values()
+    assert run["name"] == "release gate"
+
+
+def test_the_emulator_flags_an_edit_of_a_job_check_run(emulator: GitHubEmulator) -> None:
+    """The guard above is only worth something if the emulator notices the edit."""
+    job_id = emulator.start_job("immu", SHA)
+    gh = client(emulator)
+    gh.repo.get_check_run(job_id).edit(status="completed", conclusion="success")
+    assert any("workflow job 'immu'" in v for v in emulator.violations), emulator.violations
+    emulator.violations.clear()

@@ -26,19 +26,19 @@ ACTION: dict[str, Any] = yaml.safe_load((ROOT / "action.yml").read_text())
 INPUTS = {
     "spec": "immu.yml", "working-directory": ".", "github-token": "${{ github.token }}",
     "registry-username": "", "registry-password": "", "push": "auto", "promote": "auto",
-    "suites": "all", "fail-on": "failures",
+    "suites": "all", "fail-on": "failures", "check-name": "immu-action: tested image",
 }
 OUTPUTS = ("image-id", "digest", "image", "tests", "passed", "failed", "errors", "skipped",
-           "promoted-tags", "results-json", "conclusion")
+           "promoted-tags", "results-json", "conclusion", "error")
 # input -> the environment variable of the run step that carries it
 ENV = {
     "spec": "IMMU_SPEC", "suites": "IMMU_SUITES", "push": "IMMU_PUSH",
     "promote": "IMMU_PROMOTE", "fail-on": "IMMU_FAIL_ON",
     "registry-username": "IMMU_REGISTRY_USERNAME", "registry-password": "IMMU_REGISTRY_PASSWORD",
-    "github-token": "GITHUB_TOKEN",
+    "github-token": "GITHUB_TOKEN", "check-name": "IMMU_CHECK_NAME",
 }
 RUN_FLAGS = ("-f", "--file", "--suite", "--push", "--no-push", "--promote", "--fail-on",
-             "--json")
+             "--check-name", "--json")
 
 
 def gen_table() -> ModuleType:
@@ -163,10 +163,36 @@ def run_step(step_id_or_index: str | int, env: dict[str, str]) -> subprocess.Com
                           env=env, capture_output=True, text=True, timeout=60, check=False)
 
 
-def test_mask_step_masks_each_line_of_the_password() -> None:
-    done = run_step(0, {"IMMU_REGISTRY_PASSWORD": "first line\nsecond|line\n"})
+def runner_unescape(data: str) -> str:
+    """What the Actions runner registers for ``::add-mask::DATA`` (its command-data unescaping,
+    ActionCommand.UnescapeData: %0D, %0A, then %25)."""
+    return data.replace("%0D", "\r").replace("%0A", "\n").replace("%25", "%")
+
+
+def masked(password: str) -> list[str]:
+    done = run_step(0, {"IMMU_REGISTRY_PASSWORD": password})
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "::add-mask::first line\n::add-mask::second|line\n"
+    lines = done.stdout.split("\n")
+    assert lines[-1] == "" and all(line.startswith("::add-mask::") for line in lines[:-1]), lines
+    return [runner_unescape(line.removeprefix("::add-mask::")) for line in lines[:-1]]
+
+
+@pytest.mark.parametrize("password", [
+    "first line\nsecond|line\n", "p%25w%0Ad", "100%", "a%0Db\r\nc", "no newline at end",
+    " spaced %41 ", "$(touch /tmp/pwned)`id`",
+])
+def test_mask_step_masks_each_line_of_the_password_as_the_runner_reads_it(
+        password: str) -> None:
+    """Each line the runner registers is exactly a line of the password: unescaped, '%0A'
+    in a password must not turn into a newline, nor '%25' into '%'."""
+    wanted = [line for line in password.replace("\r\n", "\n").split("\n") if line.strip()]
+    got = masked(password)
+    assert [g.rstrip("\r") for g in got] == [w.rstrip("\r") for w in wanted], (password, got)
+    for line in got:
+        assert line in password
+
+
+def test_mask_step_with_no_password_masks_nothing() -> None:
     empty = run_step(0, {"IMMU_REGISTRY_PASSWORD": ""})
     assert (empty.returncode, empty.stdout) == (0, "")
 

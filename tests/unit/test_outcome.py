@@ -64,9 +64,44 @@ def test_a_problem_before_the_run_is_an_error() -> None:
     assert r.results.failures[0].message == "service db did not become healthy"
 
 
-def test_exit_zero_without_junit_passes_with_zero_tests() -> None:
-    r = run(parsed=EMPTY)
-    assert r.status is SuiteStatus.PASSED and r.results.totals.tests == 0
+def test_exit_zero_without_junit_is_an_error_naming_where_junit_was_looked_for() -> None:
+    """A wrong --junitxml path must not read as a green suite (dorny's fail-on-empty)."""
+    r = run(parsed=EMPTY, results_dir="/work/out")
+    assert r.status is SuiteStatus.ERROR and r.results.totals == Totals(tests=1, errors=1)
+    message = r.results.failures[0].message
+    assert "no test case was found" in message and "/work/out" in message, message
+    assert "--junitxml=/work/out/unit.xml" in message and "junit: false" in message, message
+
+
+def test_exit_zero_with_a_junit_file_of_zero_cases_is_an_error_naming_it() -> None:
+    r = run(parsed=EMPTY, junit_files=("/host/results/unit/empty.xml",))
+    assert r.status is SuiteStatus.ERROR
+    assert "its JUnit (empty.xml) holds no test case" in r.results.failures[0].message
+
+
+def test_a_plain_command_is_one_test_case_passed_by_exit_zero() -> None:
+    r = run(parsed=EMPTY, junit=False, duration_s=2.5)
+    assert r.status is SuiteStatus.PASSED
+    assert r.results.totals == Totals(tests=1, passed=1, duration_s=2.5)
+
+
+def test_a_plain_command_that_exits_nonzero_is_one_failed_case_with_the_log() -> None:
+    r = run(parsed=EMPTY, junit=False, exit_code=3)
+    assert r.status is SuiteStatus.FAILED and r.results.totals == Totals(tests=1, failed=1,
+                                                                         duration_s=1.0)
+    assert "exited with code 3" in r.results.failures[0].message
+    assert r.results.failures[0].details == "last line"
+
+
+def test_a_run_without_a_single_test_case_is_never_ok() -> None:
+    from immu_action.core.results import RunResult, SuiteResult
+
+    empty = SuiteResult(name="unit", status=SuiteStatus.PASSED, exit_code=0, results=EMPTY,
+                        duration_s=0.0)
+    assert not RunResult(image_id="sha256:x", repository="r", suites=(empty,)).ok
+    green = SuiteResult(name="unit", status=SuiteStatus.PASSED, exit_code=0, results=PASSING,
+                        duration_s=0.0)
+    assert RunResult(image_id="sha256:x", repository="r", suites=(green,)).ok
 
 
 def test_timeout_wins_over_a_junit_file_cut_short() -> None:

@@ -99,7 +99,7 @@ def test_anchors_merge_keys_and_extension_keys() -> None:
     assert db.healthcheck == HealthcheckSpec(test=("NONE",))
     assert db.startup_timeout_s == 120.0
     # `mutable` defaults to [latest] only because latest is one of the tags.
-    assert spec.promote == PromoteSpec(tags=("{version}", "latest"), mutable=("latest",))
+    assert spec.promote == PromoteSpec(tags=("{version}", "latest"))  # latest floats
 
 
 def test_mutable_defaults_to_nothing_without_latest(tmp_path: Path) -> None:

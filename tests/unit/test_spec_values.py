@@ -116,6 +116,7 @@ def test_documented_defaults_are_the_dataclass_defaults(tmp_path: Path) -> None:
         "tests.results": spec.tests["u"].results, "tests.timeout": spec.tests["u"].timeout_s,
         "promote.environment": spec.promote.environment,
         "promote.staging-tag": spec.promote.staging_tag,
+        "promote.floating": spec.promote.floating, "tests.junit": spec.tests["u"].junit,
     }
     defaults = _keys(SPEC, "")
     assert sorted(path for path, _, _ in defaults) == sorted(

@@ -62,8 +62,25 @@ def create_status(emu: GitHubEmulator, args: list[str], q: dict[str, str], body:
     return 201, status
 
 
-def _check_run(emu: GitHubEmulator, ident: int) -> dict[str, Any]:
-    return emu.state.check_runs[ident]
+ACTIONS_APP = {"id": 15368, "slug": "github-actions", "name": "GitHub Actions"}
+
+
+def new_check_run(emu: GitHubEmulator, *, name: str, head_sha: str, status: str,
+                  external_id: str | None) -> dict[str, Any]:
+    """A check run as GitHub makes it. Like every check run made with a workflow token, it is
+    the Actions app's and lands in the commit's Actions check suite (not necessarily the
+    calling workflow's: GitHub picks one)."""
+    base, ident = f"{emu.url}/repos/{emu.state.full_name}", emu.state.next_id()
+    suite = emu.state.suites.setdefault(head_sha, emu.state.next_id())
+    run = emu.spec.skeleton(
+        "check-run", id=ident, name=name, head_sha=head_sha, external_id=external_id,
+        url=f"{base}/check-runs/{ident}", html_url=f"{emu.web_url}/runs/{ident}",
+        status=status, conclusion=None, started_at=NOW, completed_at=None,
+        app=ACTIONS_APP, check_suite={"id": suite},
+        output={"title": None, "summary": None, "text": None, "annotations_count": 0,
+                "annotations_url": f"{base}/check-runs/{ident}/annotations"})
+    emu.state.check_runs[ident] = run
+    return run
 
 
 @route("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs")
@@ -93,14 +110,9 @@ def _apply_check_run(emu: GitHubEmulator, run: dict[str, Any], body: dict[str, A
 @route("POST", "/repos/{owner}/{repo}/check-runs")
 def create_check_run(emu: GitHubEmulator, args: list[str], q: dict[str, str], body: Any
                      ) -> tuple[int, Any]:
-    base, ident = _repo(emu, args), emu.state.next_id()
-    run = emu.spec.skeleton(
-        "check-run", id=ident, name=body["name"], head_sha=body["head_sha"],
-        url=f"{base}/check-runs/{ident}", status=body.get("status", "queued"),
-        conclusion=None, started_at=NOW, completed_at=None,
-        output={"title": None, "summary": None, "text": None, "annotations_count": 0,
-                "annotations_url": f"{base}/check-runs/{ident}/annotations"})
-    emu.state.check_runs[ident] = run
+    _repo(emu, args)
+    run = new_check_run(emu, name=body["name"], head_sha=body["head_sha"],
+                        status=body.get("status", "queued"), external_id=None)
     _apply_check_run(emu, run, body)
     return 201, run
 
@@ -110,6 +122,11 @@ def update_check_run(emu: GitHubEmulator, args: list[str], q: dict[str, str], bo
                      ) -> tuple[int, Any]:
     _repo(emu, args)
     run = _found(emu.state.check_runs, args[2])
+    if run["id"] in emu.state.jobs:
+        # GitHub allows it (the workflow token is the Actions app, which owns the job's check
+        # run), and it overwrites the job's own status on the PR: a test that does it fails.
+        emu.violations.append(f"PATCH check run {run['id']}: that is the check run of the "
+                              f"workflow job {emu.state.jobs[run['id']]!r}, not ours to edit")
     _apply_check_run(emu, run, body)
     return 200, run
 

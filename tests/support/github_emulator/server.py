@@ -7,12 +7,13 @@ import json
 import re
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.github_emulator import routes_refs  # noqa: F401  (registers routes)
+from tests.support.github_emulator import routes, routes_refs  # noqa: F401  (registers routes)
 from tests.support.github_emulator.routes import ROUTES, HttpError
 from tests.support.github_emulator.spec import OpenAPI
 from tests.support.github_emulator.state import RepoState
@@ -105,6 +106,21 @@ class GitHubEmulator:
                wait_s: int = 1) -> None:
         """Make the next ``times`` matching requests fail as ``kind``."""
         self.faults.append(Fault(method, re.compile(pattern), kind, times, wait_s))
+
+    def start_job(self, name: str, sha: str) -> int:
+        """A workflow job starts on ``sha``: on GitHub every job is a check run of the Actions
+        app named after the job, in progress while it runs. Returns its id."""
+        with self._lock:
+            run = routes.new_check_run(self, name=name, head_sha=sha, status="in_progress",
+                                       external_id=str(uuid.uuid4()))
+            self.state.jobs[run["id"]] = name
+            return int(run["id"])
+
+    def finish_job(self, ident: int, conclusion: str = "success") -> None:
+        """The job ended: its check run completes (as the runner reports it)."""
+        with self._lock:
+            run = self.state.check_runs[ident]
+            run.update(status="completed", conclusion=conclusion, completed_at=routes.NOW)
 
     def count(self, method: str | None = None, pattern: str = "") -> int:
         """How many recorded calls match ``method`` and the path regex ``pattern``."""

@@ -40,6 +40,8 @@ class RepoState:
     asset_release: dict[int, int] = field(default_factory=dict)
     deployments: dict[int, dict[str, Any]] = field(default_factory=dict)
     deployment_statuses: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    jobs: dict[int, str] = field(default_factory=dict)  # check-run id -> job name
+    suites: dict[str, int] = field(default_factory=dict)  # head sha -> the Actions check suite
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
