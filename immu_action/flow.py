@@ -85,6 +85,7 @@ class _Progress:
         if not isinstance(error, ImmuError):
             error = InternalError(f"unexpected {type(error).__name__} during the {self.stage} "
                                   f"stage: {error} (set IMMU_DEBUG=1 for the traceback)")
+            self.stage = "internal"
         self.error = error
         refused = isinstance(error, PolicyRefused)
         self.refused = str(error) if refused else self.refused

@@ -163,9 +163,9 @@ def suite_crash(
     return TestResults.merge([partial or TestResults(), crash])
 
 
-Stage = Literal["spec", "build", "push", "services", "tests", "promote", "internal"]
+Stage = Literal["spec", "build", "push", "tests", "promote", "internal"]
 _HEADLINES = {"spec": "bad input", "build": "build failed", "push": "push failed",
-              "services": "services failed", "tests": "test run failed",
+              "tests": "test run failed",
               "promote": "promotion failed", "internal": "internal error"}
 
 

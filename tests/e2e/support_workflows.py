@@ -21,8 +21,10 @@ import docker
 import docker.errors
 import pytest
 import requests
+import yaml
 
 from immu_action.core.audit import is_record_name, record_key_of
+from immu_action.core.summary import CHECK_RUN_NAME
 from tests.support.act import GIT, ROOT, ActError, ActRun, run_act
 from tests.support.github_emulator import GitHubEmulator
 from tests.support.registry import PASSWORD, USER, Registry
@@ -36,6 +38,7 @@ PUBLIC_TO_OFFLINE = {"python:3.12-slim": "immu-base/python:3",
                      "postgres:16": "immu-base/postgres:15"}
 SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
 TIMINGS: dict[str, float] = {}
+STAGING = "immu-staging-"
 
 
 @dataclass
@@ -75,8 +78,14 @@ class World:
                               check=True).stdout.strip()
 
     def tags(self) -> dict[str, str]:
-        """Every image tag on the registry (not the audit trail's) and its manifest digest."""
-        return {t: d for t, d in self.all_tags().items() if not is_record_name(t)}
+        """Every image tag on the registry (not the audit trail's, nor the staging tags) and
+        its manifest digest."""
+        return {t: d for t, d in self.all_tags().items()
+                if not is_record_name(t) and not t.startswith(STAGING)}
+
+    def staged(self, sha: str) -> set[str]:
+        """Digests pushed under the staging tags of commit ``sha`` (one tag per run)."""
+        return {d for t, d in self.all_tags().items() if t.startswith(f"{STAGING}{sha}-")}
 
     def audited(self) -> set[str]:
         """The tags with an audit trail (``immu-audit-<tag>.<time>-<nonce>`` records)."""
@@ -93,9 +102,16 @@ class World:
         names = answer.json().get("tags") or []
         return {t: str(client.head_manifest(self.path, t)) for t in names}
 
-    def act(self, name: str, *, event: str, workflow: str, payload: dict[str, Any]) -> Event:
-        """Run one example workflow; returns its run plus what it did on GitHub and Docker."""
+    def act(self, name: str, *, event: str, workflow: str, payload: dict[str, Any],
+            sha: str) -> Event:
+        """Run one example workflow; returns its run plus what it did on GitHub and Docker.
+
+        As on GitHub, the job is a check run of the Actions app, in progress while it runs;
+        another job of the repository carries our check run's very name (a user may name a
+        job so). Neither may be edited: the emulator flags it."""
         before = len(self.emulator.calls)
+        jobs = [self.emulator.start_job(job_name(WORKFLOWS / workflow), sha),
+                self.emulator.start_job(CHECK_RUN_NAME, sha)]
         watch = ResourceWatch(self.docker, marker=str(self.work / name)).start()
         try:
             run = run_act(
@@ -109,6 +125,8 @@ class World:
             pytest.fail(str(e), pytrace=False)
         finally:
             watch.stop()
+            for job in jobs:
+                self.emulator.finish_job(job)
         TIMINGS[name] = run.seconds
         print(f"\nact {name}: {run.seconds:.1f}s ({step_times(run)})")
         return Event(run=run, calls=self.emulator.calls[before:], created=watch.created,
@@ -206,6 +224,12 @@ class ResourceWatch:
                 continue
             left[rid] = name
         return left
+
+
+def job_name(workflow: Path) -> str:
+    """The check-run name GitHub gives the (single) job of ``workflow``: its name, else id."""
+    (job_id, job), = yaml.safe_load(workflow.read_text())["jobs"].items()
+    return str(job.get("name") or job_id)
 
 
 def step_times(run: ActRun) -> str:

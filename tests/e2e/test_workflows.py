@@ -107,8 +107,14 @@ def _assert_common(world: World, ev: Event, sha: str) -> None:
     assert "immu" in statuses and {"immu/unit", "immu/integration"} <= set(statuses), statuses
 
 
+def _check_run_list(world: World, sha: str) -> list[dict[str, Any]]:
+    """Our check runs on ``sha`` (the jobs' own check runs left out)."""
+    return [r for i, r in world.emulator.state.check_runs.items()
+            if r["head_sha"] == sha and i not in world.emulator.state.jobs]
+
+
 def _check_run(world: World, sha: str) -> dict[str, Any]:
-    runs = [r for r in world.emulator.state.check_runs.values() if r["head_sha"] == sha]
+    runs = _check_run_list(world, sha)
     assert len(runs) == 1, runs
     return runs[0]
 
@@ -151,7 +157,7 @@ def test_pull_request_builds_tests_reports_pushes_nothing(world: World) -> None:
                                          "repo": {"full_name": REPOSITORY}}},
                "repository": push_event(repository=REPOSITORY, ref="", sha=sha)["repository"]}
     ev = world.act("pull_request", event="pull_request", workflow="pull-request.yml",
-                   payload=payload)
+                   payload=payload, sha=sha)
     assert ev.run.job_result() == "success", ev.run.tail()
     out = ev.out()
     assert SHA256.fullmatch(out["image-id"]), out
@@ -178,7 +184,7 @@ def test_pull_request_builds_tests_reports_pushes_nothing(world: World) -> None:
 def test_push_to_protected_main_promotes_the_tested_digest(world: World) -> None:
     sha = world.history[-1]
     ev = world.act("push-main", event="push", workflow="main.yml",
-                   payload=_main_push(world, sha, protected=True))
+                   payload=_main_push(world, sha, protected=True), sha=sha)
     assert ev.run.job_result() == "success", ev.run.tail()
     out = ev.out()
     digest = out["digest"]
@@ -188,7 +194,7 @@ def test_push_to_protected_main_promotes_the_tested_digest(world: World) -> None
     assert out["conclusion"] == "success", out
     _assert_counts(out)
     _assert_tested_is_shipped(out)
-    assert world.tags() == {f"sha-{sha}": digest, "latest": digest}
+    assert world.tags() == {"latest": digest} and world.staged(sha) == {digest}
     assert world.audited() == {"latest"}
     _assert_common(world, ev, sha)
     run = _check_run(world, sha)
@@ -217,7 +223,7 @@ def test_push_to_unprotected_main_promotes_nothing(world: World) -> None:
     world.history.append(sha)
     before = world.tags()
     ev = world.act("push-unprotected", event="push", workflow="main.yml",
-                   payload=_main_push(world, sha, protected=False))
+                   payload=_main_push(world, sha, protected=False), sha=sha)
     assert ev.run.job_result() == "success", ev.run.tail()
     out = ev.out()
     assert SHA256.fullmatch(out["digest"]) and out["promoted-tags"] == "", out
@@ -225,7 +231,7 @@ def test_push_to_unprotected_main_promotes_nothing(world: World) -> None:
     assert out["conclusion"] == "success", out
     _assert_counts(out)
     after = world.tags()
-    assert after == {**before, f"sha-{sha}": out["digest"]}, "only the staging tag is new"
+    assert after == before and world.staged(sha) == {out["digest"]}, "only staging is new"
     _assert_common(world, ev, sha)
     run = _check_run(world, sha)
     assert "not protected" in run["output"]["summary"], run["output"]["summary"]
@@ -243,13 +249,14 @@ def test_stale_push_to_main_promotes_nothing(world: World) -> None:
     newer = "f" * 40  # someone else's push, after this run's commit
     world.emulator.state.add_branch("main", *world.history, newer, protected=True)
     ev = world.act("push-stale", event="push", workflow="main.yml",
-                   payload=push_event(repository=REPOSITORY, ref="refs/heads/main", sha=sha))
+                   payload=push_event(repository=REPOSITORY, ref="refs/heads/main", sha=sha),
+                   sha=sha)
     world.emulator.state.add_branch("main", *world.history, protected=True)  # as it was
     assert ev.run.job_result() == "success", ev.run.tail()
     out = ev.out()
     assert out["promoted-tags"] == "" and out["conclusion"] == "success", out
     _assert_tested_is_shipped(out)
-    assert world.tags() == {**before, f"sha-{sha}": out["digest"]}, "only the staging tag is new"
+    assert world.tags() == before and world.staged(sha) == {out["digest"]}, "only staging"
     _assert_common(world, ev, sha)
     why = f"commit {sha[:12]} is no longer the head of 'main'"
     assert why in _check_run(world, sha)["output"]["summary"]
@@ -257,50 +264,94 @@ def test_stale_push_to_main_promotes_nothing(world: World) -> None:
     assert ev.count(None, "/(deployments|releases|comments)") == 0, ev.calls
 
 
-def test_tag_push_promotes_semver_tags_and_publishes_the_release(world: World) -> None:
+def _release(world: World, version: str, *, retag: bool = False) -> tuple[Event, str]:
+    """Commit on protected main, tag it ``v<version>`` and run the release workflow."""
     init = (world.repo / "app" / "__init__.py").read_text()
-    sha = world.commit({"app/__init__.py": init + "# release 1.2.3\n"}, "release 1.2.3")
+    sha = world.commit({"app/__init__.py": init + f"# release {version}\n"}, f"release {version}")
     world.history.append(sha)
     world.emulator.state.add_branch("main", *world.history, protected=True)
-    subprocess.run([*GIT, "-C", str(world.repo), "tag", "v1.2.3"], check=True)
-    payload = push_event(repository=REPOSITORY, ref="refs/tags/v1.2.3", sha=sha)
-    ev = world.act("tag", event="push", workflow="release.yml", payload=payload)
-    assert ev.run.job_result() == "success", ev.run.tail()
-    out = ev.out()
-    digest = out["digest"]
-    assert SHA256.fullmatch(digest) and digest != world.promoted("main"), out
-    assert out["promoted-tags"].split() == ["1.2.3", "1.2", "1", "latest"], out
-    _assert_tested_is_shipped(out)
-    _assert_counts(out)
-    tags = world.tags()
-    for tag in ("1.2.3", "1.2", "1", "latest", f"sha-{sha}"):
-        assert tags.get(tag) == digest, (tag, tags)
-    _assert_common(world, ev, sha)
-    (release,) = world.emulator.state.releases.values()
-    assert release["tag_name"] == "v1.2.3", release
-    assert "<!-- immu:begin -->" in release["body"] and digest in release["body"], release
-    assets = {a["name"]: world.emulator.state.asset_bytes[i]
-              for i, a in world.emulator.state.assets.items()}
-    assert sorted(assets) == ["junit.xml", "promotion.json", "test-results.json"]
-    assert json.loads(assets["test-results.json"])["digest"] == digest
-    assert json.loads(assets["promotion.json"])["tags"] == ["1.2.3", "1.2", "1", "latest"]
-    assert b"<testsuite" in assets["junit.xml"]
-    assert "## immu: tests passed" in ev.run.summary()
-    assert ev.count("POST", "/releases$") == 1 and ev.count("POST", r"/releases/\d+/assets$") == 3
-    assert ev.count("POST", "/deployments$") == 1
-    (deployment,) = [d for d in world.emulator.state.deployments.values() if d["sha"] == sha]
-    assert deployment["payload"]["digest"] == digest, deployment
-    world.digests["tag"] = digest
+    subprocess.run([*GIT, "-C", str(world.repo), "tag", *(["-f"] if retag else []),
+                    f"v{version}"], check=True, capture_output=True)
+    payload = push_event(repository=REPOSITORY, ref=f"refs/tags/v{version}", sha=sha)
+    return world.act(f"v{version}" + ("-retag" if retag else ""), event="push",
+                     workflow="release.yml", payload=payload, sha=sha), sha
 
-    again = world.act("tag-rerun", event="push", workflow="release.yml", payload=payload)
+
+def _trace(world: World, tag: str) -> dict[str, Any]:
+    env = {"PATH": "/usr/bin:/bin", "IMMU_REGISTRY_USERNAME": USER,
+           "IMMU_REGISTRY_PASSWORD": PASSWORD, "HOME": str(world.work)}
+    done = subprocess.run([sys.executable, "-m", "immu_action", "trace", f"{world.image}:{tag}",
+                           "--json"], capture_output=True, text=True, timeout=60, check=False,
+                          env=env)
+    assert done.returncode == 0, done.stderr
+    data: dict[str, Any] = json.loads(done.stdout)
+    return data
+
+
+# After each release of the history, where every tag must point (by the release that put it
+# there): exact version tags never move; floating ones follow the highest release of their line.
+HISTORY = [
+    ("1.2.0", {"1.2.0": "1.2.0", "1.2": "1.2.0", "1": "1.2.0", "latest": "1.2.0"}),
+    ("1.2.1", {"1.2.1": "1.2.1", "1.2": "1.2.1", "1": "1.2.1", "latest": "1.2.1"}),
+    ("1.3.0", {"1.3.0": "1.3.0", "1.3": "1.3.0", "1": "1.3.0", "latest": "1.3.0"}),
+    ("2.0.0", {"2.0.0": "2.0.0", "2.0": "2.0.0", "2": "2.0.0", "latest": "2.0.0"}),
+    # a patch of an older line: 1.2 moves; 1 stays on 1.3.0 and latest on 2.0.0
+    ("1.2.2", {"1.2.2": "1.2.2", "1.2": "1.2.2"}),
+]
+
+
+def test_a_release_history_moves_floating_tags_forward_and_never_an_exact_tag(
+        world: World) -> None:
+    """v1.2.0, v1.2.1, v1.3.0, v2.0.0, v1.2.2 with the example spec as shipped."""
+    where: dict[str, str] = {}  # tag -> version it must point at
+    for version, moved in HISTORY:
+        ev, sha = _release(world, version)
+        assert ev.run.job_result() == "success", ev.run.tail()
+        out = ev.out()
+        digest = out["digest"]
+        assert SHA256.fullmatch(digest) and digest not in world.digests.values(), out
+        world.digests[version] = digest
+        assert out["promoted-tags"].split() == list(moved), out
+        _assert_tested_is_shipped(out)
+        _assert_counts(out)
+        _assert_common(world, ev, sha)
+        where.update(moved)
+        tags = world.tags()
+        expected = {tag: world.digests[v] for tag, v in where.items()}
+        assert {t: d for t, d in tags.items() if t in expected} == expected, (version, tags)
+        assert world.staged(sha) == {digest}
+        (release,) = [r for r in world.emulator.state.releases.values()
+                      if r["tag_name"] == f"v{version}"]
+        assert "<!-- immu:begin -->" in release["body"] and digest in release["body"], release
+        assert ev.count("POST", "/deployments$") == 1
+    summary = ev.run.summary()  # v1.2.2's: it says which floating tags stayed, and why
+    assert "`1` stays on 1.3.0" in summary and "`latest` stays on 2.0.0" in summary, summary
+    assert _trace(world, "1")["digest"] == world.digests["1.3.0"]
+    history = [(r["action"], r["digest"]) for r in _trace(world, "1.2")["history"]]
+    assert history == [("promote", world.digests[v]) for v in ("1.2.2", "1.2.1", "1.2.0")]
+    latest = _trace(world, "latest")
+    assert latest["digest"] == world.digests["2.0.0"] and latest["in_sync"] is True
+    assert [r["digest"] for r in latest["history"]][:4] == [
+        world.digests[v] for v in ("2.0.0", "1.3.0", "1.2.1", "1.2.0")]
+    world.digests["tag"] = world.digests["2.0.0"]
+
+
+def test_a_release_re_run_is_idempotent(world: World) -> None:
+    """v2.0.0 again (same commit): same digest, same tags, one release section, assets
+    replaced only where their bytes changed."""
+    before = world.tags()
+    sha = subprocess.run([*GIT, "-C", str(world.repo), "rev-list", "-n1", "v2.0.0"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    payload = push_event(repository=REPOSITORY, ref="refs/tags/v2.0.0", sha=sha)
+    again = world.act("v2.0.0-rerun", event="push", workflow="release.yml", payload=payload,
+                      sha=sha)
     assert again.run.job_result() == "success", again.run.tail()
-    assert again.out()["digest"] == digest, "a re-run must rebuild the same image"
-    assert world.tags() == tags
-    # Idempotent: one release, one section, the same three asset names; an asset whose bytes
-    # changed (timings in test-results.json, the audit record in promotion.json) is replaced.
-    (release,) = world.emulator.state.releases.values()
+    assert again.out()["digest"] == world.promoted("2.0.0"), "a re-run must rebuild the image"
+    assert world.tags() == before
+    (release,) = [r for r in world.emulator.state.releases.values() if r["tag_name"] == "v2.0.0"]
     assert release["body"].count("<!-- immu:begin -->") == 1, release["body"]
-    names = sorted(a["name"] for a in world.emulator.state.assets.values())
+    names = sorted(a["name"] for i, a in world.emulator.state.assets.items()
+                   if world.emulator.state.asset_release[i] == release["id"])
     assert names == ["junit.xml", "promotion.json", "test-results.json"], names
     uploads = [p for p in again.paths("POST") if "/releases/" in p and p.endswith("/assets")]
     assert len(again.paths("DELETE")) == len(uploads) <= 3, again.calls
@@ -308,8 +359,29 @@ def test_tag_push_promotes_semver_tags_and_publishes_the_release(world: World) -
     _assert_common(world, again, sha)
 
 
-def _check_run_list(world: World, sha: str) -> list[dict[str, Any]]:
-    return [r for r in world.emulator.state.check_runs.values() if r["head_sha"] == sha]
+def test_a_re_tagged_release_with_another_digest_is_refused_and_reported(world: World) -> None:
+    """v1.2.0 moved to a new commit builds another digest: 1.2.0 is exact, so the promotion is
+    refused before any write (exit 3), and GitHub and the runner files say so."""
+    before = world.tags()
+    releases = {r["tag_name"]: r["body"] for r in world.emulator.state.releases.values()}
+    ev, sha = _release(world, "1.2.0", retag=True)
+    assert ev.run.job_result() == "failure", ev.run.tail()
+    assert "exit status 3" in ev.run.log() or "exitcode '3'" in ev.run.log(), ev.run.tail()
+    out = ev.out()
+    assert SHA256.fullmatch(out["digest"]) and out["digest"] != world.promoted("1.2.0"), out
+    assert out["promoted-tags"] == "" and out["conclusion"] == "failure", out
+    assert "immutable" in out["error"] and "1.2.0" in out["error"], out
+    _assert_counts(out)  # the tests themselves passed
+    assert world.tags() == before, "a refused promotion wrote a tag"
+    _assert_common(world, ev, sha)
+    assert world.emulator.state.statuses_for(sha)["immu"] == "failure"
+    run = _check_run(world, sha)
+    assert run["conclusion"] == "failure" and "promotion refused" in run["output"]["title"], run
+    assert "immutable" in run["output"]["summary"], run["output"]["summary"]
+    assert "## immu: promotion refused" in ev.run.summary()
+    after = {r["tag_name"]: r["body"] for r in world.emulator.state.releases.values()}
+    assert after == releases, "a refused re-run must leave the published release as it was"
+    assert ev.count("POST", "/deployments$") == 0
 
 
 def test_rollback_by_workflow_dispatch_repoints_latest(world: World) -> None:
@@ -319,10 +391,10 @@ def test_rollback_by_workflow_dispatch_repoints_latest(world: World) -> None:
                **push_event(repository=REPOSITORY, ref="refs/heads/main",
                             sha=world.history[-1])}
     ev = world.act("rollback", event="workflow_dispatch", workflow="rollback.yml",
-                   payload=payload)
+                   payload=payload, sha=world.history[-1])
     assert ev.run.job_result() == "success", ev.run.tail()
     tags = world.tags()
-    assert tags["latest"] == earlier and tags["1.2.3"] == release, tags
+    assert tags["latest"] == earlier and tags["2.0.0"] == release, tags
     assert ev.leftovers == {}, ev.leftovers
     env = {"PATH": "/usr/bin:/bin", "IMMU_REGISTRY_USERNAME": USER,
            "IMMU_REGISTRY_PASSWORD": PASSWORD, "HOME": str(world.work)}
@@ -333,11 +405,13 @@ def test_rollback_by_workflow_dispatch_repoints_latest(world: World) -> None:
     assert trace.returncode == 0, trace.stderr
     data = json.loads(trace.stdout)
     assert data["digest"] == earlier, data
-    assert data["in_sync"] is True and data["earlier_digests"] == [release], data
+    releases = [world.promoted(v) for v in ("2.0.0", "1.3.0", "1.2.1", "1.2.0")]
+    assert data["in_sync"] is True and data["earlier_digests"] == releases, data
     history = [(r["action"], r["digest"], r["previous_digest"]) for r in data["history"]]
-    # Newest first: the rollback, the release (and its idempotent re-run), main's promotion.
+    # Newest first: the rollback, the releases that moved latest, main's promotion.
     assert history[0] == ("rollback", earlier, release), history
-    assert ("promote", release, earlier) in history, history
+    assert ("promote", release, world.promoted("1.3.0")) in history, history
+    assert ("promote", world.promoted("1.2.0"), earlier) in history, history
     assert history[-1] == ("promote", earlier, None), history
     assert data["history"][-1]["commit"] == world.history[0], data["history"][-1]
     # The rollback is recorded with the dispatching workflow's commit and run.
@@ -360,13 +434,13 @@ def test_red_run_fails_annotates_and_promotes_nothing(world: World) -> None:
     world.history.append(sha)
     before = world.tags()
     ev = world.act("red", event="push", workflow="main.yml",
-                   payload=_main_push(world, sha, protected=True))
+                   payload=_main_push(world, sha, protected=True), sha=sha)
     assert ev.run.job_result() == "failure", ev.run.tail()
     out = ev.out()
     assert out["conclusion"] == "failure" and out["promoted-tags"] == "", out
     _assert_counts(out, failed=1)
     _assert_tested_is_shipped(out)
-    assert world.tags() == {**before, f"sha-{sha}": out["digest"]}, "nothing promoted"
+    assert world.tags() == before and world.staged(sha) == {out["digest"]}, "nothing promoted"
     _assert_common(world, ev, sha)
     assert world.emulator.state.statuses_for(sha)["immu"] == "failure"
     assert ev.count(None, "/(deployments|releases|comments)") == 0, ev.calls

@@ -246,7 +246,7 @@ def test_permission_lost_midway_keeps_what_was_written(
 def test_github_down_after_retries_raises_after_the_step_summary(
         emulator: GitHubEmulator, actions_env: dict[str, Any]) -> None:
     emulator.inject("POST", "/check-runs", "502", times=100)
-    with pytest.raises(GitHubError, match=r"update check run 'immu-action: tested image'.*HTTP 502"):
+    with pytest.raises(GitHubError, match=r"check run 'immu-action: tested image'.*HTTP 502"):
         publish(run_result(), _pr(emulator), promotion=None, gh=client(emulator))
     assert "## immu: tests passed" in actions_env["summary"].read_text()
     assert emulator.state.comments == {}  # stopped at the first external failure

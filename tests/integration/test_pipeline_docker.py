@@ -123,7 +123,7 @@ def test_tests_run_the_exact_image_not_the_tag(tmp_path: Path, busybox_image: st
     version: 1
     image: {repository: local/immu-exact}
     tests:
-      which: {command: [sh, -c, "test \\"$(cat /marker)\\" = v1"]}
+      which: {command: [sh, -c, "test \\"$(cat /marker)\\" = v1"], junit: false}
     """
     spec = write_project(tmp_path, busybox_image, spec_text, marker="v1")
     code, first, _ = run_cli(["build", "-f", str(spec)], capsys)
@@ -227,7 +227,7 @@ def test_keep_and_gc(tmp_path: Path, busybox_image: str, docker_client: docker.D
     version: 1
     image: {repository: local/immu-keep}
     tests:
-      quick: {command: ["true"]}
+      quick: {command: ["true"], junit: false}
     """)
     monkeypatch.setenv("IMMU_KEEP", "1")
     code, result, _ = run_cli(["run", "-f", str(spec)], capsys)

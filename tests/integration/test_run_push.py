@@ -71,7 +71,7 @@ def test_promote_true_outside_actions_is_refused_after_the_tests(
     version: 1
     image: {repository: local/immu-promote-true}
     tests:
-      unit: {command: ["true"]}
+      unit: {command: ["true"], junit: false}
     promote: {branches: [main], tags: [latest]}
     """)
     code = main(["run", "-f", str(spec), "--promote", "true", "--json"])

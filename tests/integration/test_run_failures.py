@@ -1,0 +1,222 @@
+"""Every failure of ``immu run`` is reported: one fault per stage (build, push, service, test
+container, promotion, GitHub itself) against the real engine and registry, in a pretend Actions
+step reporting to the emulator. Each asserts what GitHub and the runner files received and the
+exit code the README promises; none may leave a container behind.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from immu_action import flow
+from immu_action.adapters import suites
+from immu_action.adapters.github import client_for
+from immu_action.cli import main
+from tests.integration.test_pipeline_docker import assert_clean, write_project
+from tests.support.github_emulator import GitHubEmulator
+from tests.support.github_emulator.helpers import FAST, OLD, SHA
+from tests.support.registry import Registry, registry, registry_env  # noqa: F401
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture
+def step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry_env: None,  # noqa: F811
+         ) -> Iterator[dict[str, Any]]:
+    """A push to protected main in a pretend Actions step, reporting to the emulator."""
+    emu = GitHubEmulator().start()
+    emu.state.add_branch("main", OLD, SHA, protected=True)
+    files = {"output": tmp_path / "output", "summary": tmp_path / "summary.md"}
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(files["output"]),
+           "GITHUB_STEP_SUMMARY": str(files["summary"]), "GITHUB_REPOSITORY": "acme/shop",
+           "GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/main", "GITHUB_SHA": SHA,
+           "GITHUB_RUN_ID": "77", "GITHUB_RUN_ATTEMPT": "1", "GITHUB_API_URL": emu.url,
+           "GITHUB_SERVER_URL": "https://github.example", "GITHUB_TOKEN": emu.token,
+           "GITHUB_EVENT_PATH": str(tmp_path / "no-event.json")}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(flow, "_github", lambda ctx: client_for(ctx, FAST))  # quick retries
+    try:
+        yield {"emu": emu, **files}
+    finally:
+        emu.stop()
+    assert emu.violations == []
+
+
+def outputs(path: Path) -> dict[str, str]:
+    """``$GITHUB_OUTPUT``'s heredoc entries."""
+    out, lines = {}, iter(path.read_text().splitlines())
+    for line in lines:
+        name, delim = line.split("<<", 1)
+        value = []
+        for part in lines:
+            if part == delim:
+                break
+            value.append(part)
+        out[name] = "\n".join(value)
+    return out
+
+
+def reported(step: dict[str, Any], *, headline: str, state: str = "error") -> dict[str, Any]:
+    """What every failed run must leave: status, check run, step summary, outputs."""
+    emu: GitHubEmulator = step["emu"]
+    assert emu.state.statuses_for(SHA).get("immu") == state, emu.state.statuses
+    (status,) = [s for s in emu.state.statuses if s["context"] == "immu"]
+    assert status["description"].startswith(headline.capitalize()), status
+    (run,) = emu.state.check_runs.values()
+    assert run["conclusion"] == "failure" and run["output"]["title"].startswith(headline), run
+    assert status["target_url"] == run["html_url"]
+    summary = step["summary"].read_text()
+    assert f"## immu: {headline}" in summary and run["html_url"] in summary, summary
+    out = outputs(step["output"])
+    assert out["conclusion"] == "failure" and out["error"], out
+    assert json.loads(out["results-json"])["failure"]["message"] == out["error"]
+    return {"run": run, "summary": summary, "out": out}
+
+
+def test_a_failing_build_is_reported_with_its_failing_step(
+        tmp_path: Path, busybox_image: str, step: dict[str, Any], registry: Registry,  # noqa: F811
+        docker_client: docker.DockerClient, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = write_project(tmp_path, busybox_image, f"""\
+    version: 1
+    image: {{repository: {registry.host}/immu-it/broken}}
+    tests:
+      unit: {{command: ["true"], junit: false}}
+    """)
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "RUN echo the-last-words && exit 7\n")
+    assert main(["run", "-f", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    got = reported(step, headline="build failed")
+    assert "the-last-words" in got["summary"] and "exit" in got["out"]["error"], got
+    assert got["out"]["image-id"] == "" and got["out"]["digest"] == ""
+    assert_clean(docker_client)
+
+
+def test_a_refused_push_is_reported(
+        tmp_path: Path, busybox_image: str, step: dict[str, Any], registry: Registry,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch, docker_client: docker.DockerClient) -> None:
+    spec = write_project(tmp_path, busybox_image, f"""\
+    version: 1
+    image: {{repository: {registry.host}/immu-it/refused}}
+    tests:
+      unit: {{command: ["true"], junit: false}}
+    """)
+    monkeypatch.setenv("IMMU_REGISTRY_PASSWORD", "not-the-password-xyz")
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "empty-docker-config"))
+    assert main(["run", "-f", str(spec), "--push"]) == 4
+    got = reported(step, headline="push failed")
+    assert got["out"]["image-id"].startswith("sha256:"), got["out"]
+    assert "not-the-password-xyz" not in step["summary"].read_text()
+    assert_clean(docker_client)
+
+
+def test_a_service_that_cannot_be_had_is_reported(
+        tmp_path: Path, busybox_image: str, step: dict[str, Any],
+        docker_client: docker.DockerClient) -> None:
+    spec = write_project(tmp_path, busybox_image, """\
+    version: 1
+    image: {repository: local/immu-it/no-service}
+    services:
+      db: {image: "127.0.0.1:9/immu-it/never-there:1"}
+    tests:
+      unit: {command: ["true"], junit: false, services: [db]}
+    """)
+    assert main(["run", "-f", str(spec), "--no-push"]) == 4
+    got = reported(step, headline="test run failed")
+    assert "service db" in got["out"]["error"] and "never-there" in got["out"]["error"]
+    assert_clean(docker_client)
+
+
+def test_a_test_container_whose_results_are_over_the_limit_is_reported(
+        tmp_path: Path, busybox_image: str, step: dict[str, Any],
+        monkeypatch: pytest.MonkeyPatch, docker_client: docker.DockerClient) -> None:
+    monkeypatch.setattr(suites, "MAX_RESULTS_BYTES", 1024 * 1024)
+    spec = write_project(tmp_path, busybox_image, """\
+    version: 1
+    image: {repository: local/immu-it/big-results}
+    tests:
+      unit: {command: [sh, -c, "dd if=/dev/zero of=/immu/results/big bs=1024 count=2048"]}
+    """)
+    assert main(["run", "-f", str(spec), "--no-push"]) == 4
+    got = reported(step, headline="test run failed")
+    assert "larger than 1048576 bytes" in got["out"]["error"]
+    assert_clean(docker_client)
+
+
+def test_a_promotion_refused_by_an_immutable_tag_is_reported_and_exits_3(
+        tmp_path: Path, busybox_image: str, step: dict[str, Any], registry: Registry,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch, docker_client: docker.DockerClient) -> None:
+    monkeypatch.setenv("GITHUB_REF", "refs/tags/v1.0.0")
+    text = f"""\
+    version: 1
+    image: {{repository: {registry.host}/immu-it/immutable}}
+    tests:
+      unit: {{command: [sh, -c, "cp /fixtures/it.xml /immu/results/"]}}
+    promote: {{branches: [main], tags: ["{{version}}", latest]}}
+    """
+    spec = write_project(tmp_path, busybox_image, text, marker="first")
+    assert main(["run", "-f", str(spec), "--push"]) == 0
+    first = outputs(step["output"])
+    assert first["promoted-tags"].split() == ["1.0.0", "latest"], first
+    step["output"].unlink()
+    step["summary"].unlink()
+    step["emu"].state.check_runs.clear()
+    step["emu"].state.statuses.clear()
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("echo first", "echo second"))
+    assert main(["run", "-f", str(spec), "--push"]) == 3
+    got = reported(step, headline="promotion refused", state="failure")
+    assert "immutable" in got["out"]["error"] and "1.0.0" in got["out"]["error"]
+    assert got["out"]["digest"] != first["digest"] and got["out"]["promoted-tags"] == ""
+    assert got["out"]["tests"] == "1" and got["out"]["failed"] == "0"  # the tests passed
+    assert registry.client().head_manifest("immu-it/immutable", "1.0.0") == first["digest"]
+    assert registry.client().head_manifest("immu-it/immutable", "latest") == first["digest"]
+    assert_clean(docker_client)
+
+
+def test_github_down_still_leaves_the_summary_and_outputs_and_exits_4(
+        tmp_path: Path, busybox_image: str, step: dict[str, Any],
+        docker_client: docker.DockerClient, capsys: pytest.CaptureFixture[str]) -> None:
+    step["emu"].inject("POST", "/check-runs", "502", times=100)
+    spec = write_project(tmp_path, busybox_image, """\
+    version: 1
+    image: {repository: local/immu-it/github-down}
+    tests:
+      unit: {command: [sh, -c, "cp /fixtures/it.xml /immu/results/"]}
+    """)
+    assert main(["run", "-f", str(spec), "--no-push"]) == 4
+    assert "HTTP 502" in capsys.readouterr().err
+    assert "## immu: tests passed" in step["summary"].read_text()
+    out = outputs(step["output"])
+    assert out["conclusion"] == "success" and out["tests"] == "1", out
+    assert_clean(docker_client)
+
+
+def test_an_unexpected_exception_is_one_line_and_exit_4_reported(
+        tmp_path: Path, busybox_image: str, step: dict[str, Any],
+        monkeypatch: pytest.MonkeyPatch, docker_client: docker.DockerClient,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A bug is not "tests failed" (1): exit 4, one line, still reported."""
+    def broken(*_: Any, **__: Any) -> Any:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(flow.pipeline, "test", broken)
+    spec = write_project(tmp_path, busybox_image, """\
+    version: 1
+    image: {repository: local/immu-it/bug}
+    tests:
+      unit: {command: ["true"], junit: false}
+    """)
+    assert main(["run", "-f", str(spec), "--no-push"]) == 4
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "unexpected KeyError" in err and "IMMU_DEBUG" in err
+    reported(step, headline="internal error")
+    assert_clean(docker_client)
