@@ -258,19 +258,35 @@ def _make_results_dir(container: Container, path: str) -> None:
 
 
 def copy_results(container: Container, path: str, dest: Path) -> bool:
-    """Copy the container's results directory into ``dest``; False when it does not exist."""
+    """Copy the container's results directory into ``dest``; False when it does not exist.
+
+    The archive response is closed on every way out: while the engine still streams an
+    archive it holds the container, and removing the container would wait forever (a
+    results directory over the limit used to hang the cleanup). docker-py's ``get_archive``
+    hides the response, so the request is made through its client's own ``_get``.
+    """
     dest.mkdir(parents=True, exist_ok=True)
+    api = container.client.api
     try:
-        stream, _stat = container.get_archive(path)
+        response = api._get(api._url("/containers/{0}/archive", container.id),
+                            params={"path": path}, stream=True,
+                            headers={"Accept-Encoding": "identity"})
+        api._raise_for_status(response)
     except docker.errors.NotFound:
         return False
-    except docker.errors.APIError as e:
+    except (docker.errors.APIError, requests.exceptions.RequestException) as e:
         raise EngineError(f"copying results {path} out of the container failed: {e}") from e
     buf = io.BytesIO()
-    for chunk in stream:
-        buf.write(chunk)
-        if buf.tell() > MAX_RESULTS_BYTES:
-            raise EngineError(f"results directory {path} is larger than {MAX_RESULTS_BYTES} bytes")
+    try:
+        for chunk in response.iter_content(64 * 1024):
+            buf.write(chunk)
+            if buf.tell() > MAX_RESULTS_BYTES:
+                raise EngineError(f"results directory {path} is larger than "
+                                  f"{MAX_RESULTS_BYTES} bytes")
+    except requests.exceptions.RequestException as e:
+        raise EngineError(f"copying results {path} out of the container failed: {e}") from e
+    finally:
+        response.close()
     buf.seek(0)
     with tarfile.open(fileobj=buf, mode="r") as tar:
         _extract_safely(tar, dest)

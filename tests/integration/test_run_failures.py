@@ -172,6 +172,7 @@ def test_a_promotion_refused_by_an_immutable_tag_is_reported_and_exits_3(
     step["emu"].state.statuses.clear()
     dockerfile = tmp_path / "Dockerfile"
     dockerfile.write_text(dockerfile.read_text().replace("echo first", "echo second"))
+    monkeypatch.setenv("GITHUB_RUN_ATTEMPT", "2")  # "Re-run jobs": its own staging tag
     assert main(["run", "-f", str(spec), "--push"]) == 3
     got = reported(step, headline="promotion refused", state="failure")
     assert "immutable" in got["out"]["error"] and "1.0.0" in got["out"]["error"]
