@@ -29,6 +29,7 @@ ensure_packages() {
   command -v docker-registry >/dev/null || missing+=(docker-registry)
   command -v htpasswd >/dev/null || missing+=(apache2-utils)
   command -v openssl >/dev/null || missing+=(openssl)
+  command -v curl >/dev/null || missing+=(curl)  # the readiness probe below
   ((${#missing[@]} == 0)) && return 0
   local sudo=""; [[ $(id -u) == 0 ]] || sudo="sudo"
   # Installing the package must not start a system-wide registry on :5000.
