@@ -7,6 +7,7 @@ exit code the README promises; none may leave a container behind.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,25 @@ def reported(step: dict[str, Any], *, headline: str, state: str = "error") -> di
     return {"run": run, "summary": summary, "out": out}
 
 
+OURS = re.compile(r"^::(group::|endgroup::|stop-commands::[0-9a-f]{32}$|warning |add-mask::)")
+
+
+def obeyed(log: str) -> list[str]:
+    """The workflow commands the runner would obey in ``log`` (lines outside every fence)."""
+    resume: str | None = None
+    out = []
+    for line in log.splitlines():
+        if resume is not None:
+            if line == f"::{resume}::":
+                resume = None
+            continue
+        if line.startswith("::stop-commands::"):
+            resume = line.removeprefix("::stop-commands::")
+        elif line.startswith("::"):
+            out.append(line)
+    return out
+
+
 def test_a_failing_build_is_reported_with_its_failing_step(
         tmp_path: Path, busybox_image: str, step: dict[str, Any], registry: Registry,  # noqa: F811
         docker_client: docker.DockerClient, capsys: pytest.CaptureFixture[str]) -> None:
@@ -90,10 +110,15 @@ def test_a_failing_build_is_reported_with_its_failing_step(
       unit: {{command: ["true"], junit: false}}
     """)
     dockerfile = tmp_path / "Dockerfile"
-    dockerfile.write_text(dockerfile.read_text() + "RUN echo the-last-words && exit 7\n")
+    # The build log and the error quoting it come from the user's (or a PR author's) code:
+    # their workflow commands must reach the runner fenced.
+    dockerfile.write_text(dockerfile.read_text() + "RUN echo '::add-mask::build-log' && "
+                          "echo '::error::spoofed' && echo the-last-words && exit 7\n")
     assert main(["run", "-f", str(spec)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
+    assert "::error::spoofed" in err and "::add-mask::build-log" in err
+    assert all(OURS.match(line) for line in obeyed(err)), obeyed(err)
     got = reported(step, headline="build failed")
     assert "the-last-words" in got["summary"] and "exit" in got["out"]["error"], got
     assert got["out"]["image-id"] == "" and got["out"]["digest"] == ""
