@@ -6,7 +6,6 @@ exit code the README promises; none may leave a container behind.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from tests.integration.test_pipeline_docker import assert_clean, write_project
 from tests.support.github_emulator import GitHubEmulator
 from tests.support.github_emulator.helpers import FAST, OLD, SHA
 from tests.support.registry import Registry, registry, registry_env  # noqa: F401
+from tests.support.runner_files import parse_outputs
 
 pytestmark = pytest.mark.docker
 
@@ -51,17 +51,8 @@ def step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry_env: None,  #
 
 
 def outputs(path: Path) -> dict[str, str]:
-    """``$GITHUB_OUTPUT``'s heredoc entries."""
-    out, lines = {}, iter(path.read_text().splitlines())
-    for line in lines:
-        name, delim = line.split("<<", 1)
-        value = []
-        for part in lines:
-            if part == delim:
-                break
-            value.append(part)
-        out[name] = "\n".join(value)
-    return out
+    """``$GITHUB_OUTPUT`` as the runner reads it."""
+    return parse_outputs(path.read_text())
 
 
 def reported(step: dict[str, Any], *, headline: str, state: str = "error") -> dict[str, Any]:

@@ -9,22 +9,7 @@ import pytest
 
 from immu_action.adapters import actions
 from immu_action.errors import BadInput
-
-
-def _parse_outputs(text: str) -> dict[str, str]:
-    """Read GITHUB_OUTPUT the way the runner does (name<<DELIM ... DELIM)."""
-    out, lines = {}, iter(text.split("\n"))
-    for line in lines:
-        if not line:
-            continue
-        name, delim = line.split("<<", 1)
-        value = []
-        for inner in lines:
-            if inner == delim:
-                break
-            value.append(inner)
-        out[name] = "\n".join(value)
-    return out
+from tests.support.runner_files import parse_outputs
 
 
 def test_outputs_are_multiline_safe_with_random_delimiters(tmp_path: Path) -> None:
@@ -32,7 +17,7 @@ def test_outputs_are_multiline_safe_with_random_delimiters(tmp_path: Path) -> No
     hostile = "line1\nEOF\nimage<<EOF\nevil\nEOF\n::set-output name=x::y"
     assert actions.set_outputs({"digest": "sha256:1", "log": hostile}, path=str(path))
     text = path.read_text()
-    assert _parse_outputs(text) == {"digest": "sha256:1", "log": hostile}
+    assert parse_outputs(text) == {"digest": "sha256:1", "log": hostile}
     delims = [line.split("<<")[1] for line in text.splitlines() if line.startswith("digest<<")]
     assert delims[0].startswith("ghadelimiter_") and len(delims[0]) > 40
 
