@@ -6,6 +6,7 @@ exit code the README promises; none may leave a container behind.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
