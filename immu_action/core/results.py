@@ -185,7 +185,9 @@ class RunFailure:
     @property
     def headline(self) -> str:
         """``build failed``, ``promotion refused``... for titles and statuses."""
-        return "promotion refused" if self.refused else _HEADLINES[self.stage]
+        if self.refused:
+            return "push refused" if self.stage == "push" else "promotion refused"
+        return _HEADLINES[self.stage]
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form."""

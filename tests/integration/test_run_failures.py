@@ -238,3 +238,49 @@ def test_an_unexpected_exception_is_one_line_and_exit_4_reported(
     assert "Traceback" not in err and "unexpected KeyError" in err and "IMMU_DEBUG" in err
     reported(step, headline="internal error")
     assert_clean(docker_client)
+
+
+def test_a_push_never_overwrites_an_existing_tag(
+        tmp_path: Path, busybox_image: str, step: dict[str, Any], registry: Registry,  # noqa: F811
+        docker_client: docker.DockerClient) -> None:
+    """The staging tag is the run's own; one that exists (the same run id and attempt pushed
+    before) refuses the push rather than moving it: exit 3, reported, the tag unmoved."""
+    text = f"""\
+    version: 1
+    image: {{repository: {registry.host}/immu-it/staging}}
+    tests:
+      unit: {{command: [sh, -c, "cp /fixtures/it.xml /immu/results/"]}}
+    """
+    spec = write_project(tmp_path, busybox_image, text, marker="first")
+    assert main(["run", "-f", str(spec), "--push"]) == 0
+    first = outputs(step["output"])["digest"]
+    tag = f"immu-staging-{SHA}-77.1"
+    assert registry.client().head_manifest("immu-it/staging", tag) == first
+    step["output"].unlink()
+    step["emu"].state.check_runs.clear()
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("echo first", "echo second"))
+    assert main(["run", "-f", str(spec), "--push"]) == 3
+    got = reported(step, headline="push refused", state="failure")
+    assert "a push never overwrites a tag" in got["out"]["error"], got["out"]
+    assert registry.client().head_manifest("immu-it/staging", tag) == first
+    assert_clean(docker_client)
+
+
+def test_a_suite_that_wrote_no_junit_fails_the_run(
+        tmp_path: Path, busybox_image: str, step: dict[str, Any],
+        docker_client: docker.DockerClient) -> None:
+    """Exit 0 with JUnit written elsewhere (a wrong --junitxml path) is not a green run."""
+    spec = write_project(tmp_path, busybox_image, """\
+    version: 1
+    image: {repository: local/immu-it/no-junit}
+    tests:
+      unit: {command: [sh, -c, "cp /fixtures/it.xml /tmp/"]}
+    """)
+    assert main(["run", "-f", str(spec), "--no-push"]) == 1
+    out = outputs(step["output"])
+    assert out["conclusion"] == "failure" and out["passed"] == "0", out
+    (run,) = step["emu"].state.check_runs.values()
+    assert "no test case was found" in run["output"]["summary"], run["output"]["summary"]
+    assert step["emu"].state.statuses_for(SHA)["immu"] == "failure"
+    assert_clean(docker_client)
