@@ -57,9 +57,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from immu_action.adapters.registry import RegistryClient  # noqa: E402
-from immu_action.adapters.registry_auth import Credentials  # noqa: E402
-from immu_action.promotion import Registries, promote  # noqa: E402
+from immu_action.adapters.registry.auth import Credentials  # noqa: E402
+from immu_action.adapters.registry.client import RegistryClient  # noqa: E402
+from immu_action.adapters.registry.promotion import Registries, promote  # noqa: E402
 from tests.support.faultproxy import FaultProxy  # noqa: E402
 from tests.support.registry import (  # noqa: E402
     PASSWORD,
@@ -149,7 +149,7 @@ def target(path: str, tool: str) -> str:
 
 PEAK_RSS = ("import resource, subprocess, sys\n"
             "if sys.argv[1] == 'ours':\n"
-            "    from immu_action.promotion import promote\n"
+            "    from immu_action.adapters.registry.promotion import promote\n"
             "    promote(sys.argv[2], [sys.argv[3]])\n"
             "    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
             "else:\n"

@@ -20,8 +20,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build and print the image ID (stdout), the build log going to stderr."""
-    from immu_action import pipeline
-    from immu_action.adapters import engine
+    from immu_action.adapters.docker import engine
+    from immu_action.stages import test as pipeline
 
     spec = spec_from(args)
     client = engine.connect()

@@ -19,8 +19,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Remove what dead runs left; report what was removed."""
-    from immu_action.adapters import engine
-    from immu_action.adapters.sandbox import collect_garbage
+    from immu_action.adapters.docker import engine
+    from immu_action.adapters.docker.sandbox import collect_garbage
 
     removed = collect_garbage(engine.connect(), everything=args.all)
     if args.json:

@@ -12,7 +12,7 @@ from immu_action.cli import add_json_argument, emit_json, say
 from immu_action.errors import BadInput
 
 if TYPE_CHECKING:  # the registry client (requests) is imported only when a command runs
-    from immu_action.promotion import PromotionResult, Provenance
+    from immu_action.adapters.registry.promotion import PromotionResult, Provenance
 
 
 def add_registry_arguments(p: argparse.ArgumentParser, *, provenance: bool) -> None:
@@ -31,7 +31,7 @@ def add_registry_arguments(p: argparse.ArgumentParser, *, provenance: bool) -> N
 
 def provenance_from(args: argparse.Namespace) -> Provenance:
     """Audit provenance from options, falling back to the GitHub Actions environment."""
-    from immu_action.promotion import Provenance
+    from immu_action.adapters.registry.promotion import Provenance
 
     env = os.environ
     run_url = args.run_url
@@ -58,7 +58,7 @@ def _totals(path: Path | None) -> dict[str, Any] | None:
 
 def mutable_from(args: argparse.Namespace) -> tuple[str, ...]:
     """``--mutable`` values, or the default (latest) when none is given."""
-    from immu_action.promotion import DEFAULT_MUTABLE
+    from immu_action.adapters.registry.promotion import DEFAULT_MUTABLE
 
     return tuple(args.mutable) if args.mutable else DEFAULT_MUTABLE
 
@@ -88,7 +88,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Promote; exit 3 when an immutable tag would move."""
-    from immu_action.promotion import Registries, promote
+    from immu_action.adapters.registry.promotion import Registries, promote
 
     result = promote(args.source, args.tags, mutable=mutable_from(args),
                      provenance=provenance_from(args),

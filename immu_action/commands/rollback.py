@@ -29,7 +29,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Roll back; exit 3 for an immutable tag, 2 when there is nothing to roll back to."""
-    from immu_action.promotion import Registries, rollback
+    from immu_action.adapters.registry.promotion import Registries, rollback
 
     result = rollback(args.target, to=args.to, steps=args.steps, mutable=mutable_from(args),
                       provenance=provenance_from(args),

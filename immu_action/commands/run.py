@@ -44,8 +44,8 @@ def _switch(value: str | None, env: str) -> switches.Switch:
 
 def run(args: argparse.Namespace) -> int:
     """Run the whole flow; the outcome goes to stderr (and stdout with --json)."""
-    from immu_action import flow
-    from immu_action.adapters import engine
+    from immu_action import run as flow
+    from immu_action.adapters.docker import engine
 
     spec = common.spec_from(args)
     policy = common.fail_on(args)

@@ -1,6 +1,6 @@
 """``immu schema``: print the JSON Schema of ``immu.yml`` for editors and other tools.
 
-The schema ships as package data (``immu_action/schema/immu.schema.json``), generated from the
+The schema ships as package data (``immu_action/spec/immu.schema.json``), generated from the
 same description the validator uses (``spec_rules.json_schema``); a unit test keeps them equal.
 Point an editor at it with ``# yaml-language-server: $schema=<path>`` in ``immu.yml``.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 from immu_action.errors import ImmuError
 
-SCHEMA_RESOURCE = "schema/immu.schema.json"
+SCHEMA_RESOURCE = "spec/immu.schema.json"
 
 
 def register(sub: Any) -> None:

@@ -31,7 +31,7 @@ def image_for(spec: Spec, image: str | None) -> str:
     if image:
         return image
     from immu_action.adapters.git import git_facts
-    from immu_action.pipeline import local_tag
+    from immu_action.stages.test import local_tag
 
     tag = local_tag(spec, git_facts(spec.path.parent).sha)
     if not tag:
@@ -42,8 +42,8 @@ def image_for(spec: Spec, image: str | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Resolve the image to its ID, run the suites, print (or --json) the outcome."""
-    from immu_action import pipeline
-    from immu_action.adapters import engine
+    from immu_action.adapters.docker import engine
+    from immu_action.stages import test as pipeline
 
     spec = common.spec_from(args)
     policy = common.fail_on(args)

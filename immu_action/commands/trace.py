@@ -9,7 +9,7 @@ from immu_action.cli import add_json_argument, emit_json, say
 from immu_action.commands.promote import add_registry_arguments
 
 if TYPE_CHECKING:
-    from immu_action.promotion import TraceResult
+    from immu_action.adapters.registry.promotion import TraceResult
 
 
 def register(sub: Any) -> None:
@@ -43,7 +43,7 @@ def _human(result: TraceResult) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the trace."""
-    from immu_action.promotion import Registries, trace
+    from immu_action.adapters.registry.promotion import Registries, trace
 
     result = trace(args.target, limit=args.limit,
                    registries=Registries(insecure=args.insecure_registry))

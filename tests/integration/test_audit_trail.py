@@ -8,10 +8,10 @@ import uuid
 
 import pytest
 
-from immu_action.adapters.registry_audit import history, record_names
+from immu_action.adapters.registry.audit import history, record_names
+from immu_action.adapters.registry.promotion import Provenance, Registries, promote, trace
 from immu_action.core.audit import is_record_name, record_prefix
 from immu_action.errors import RegistryError
-from immu_action.promotion import Provenance, Registries, promote, trace
 from tests.support import registry as support
 from tests.support.faultproxy import FaultProxy, Rule
 from tests.support.registry import Pushed, Registry

@@ -7,8 +7,8 @@ from typing import Any
 
 import requests
 
-from immu_action.adapters.github import client_for
-from immu_action.reporting import publish
+from immu_action.adapters.github.client import client_for
+from immu_action.stages.report import publish
 from tests.support.github_emulator import GitHubEmulator, OpenAPI
 from tests.support.github_emulator.helpers import FAST, SHA, context, run_result
 

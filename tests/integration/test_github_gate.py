@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from immu_action.adapters.github_gate import check_gate
+from immu_action.adapters.github.gate import check_gate
 from tests.support.github_emulator import GitHubEmulator
 from tests.support.github_emulator.helpers import (
     OLD,

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from immu_action.adapters.github import client_for
-from immu_action.adapters.github_gate import check_gate
+from immu_action.adapters.github.client import client_for
+from immu_action.adapters.github.gate import check_gate
 from immu_action.core.policy import PromotionDecision
 from immu_action.errors import GitHubError
-from immu_action.reporting import publish
+from immu_action.stages.report import publish
 from tests.support.github_emulator import GitHubEmulator
 from tests.support.github_emulator.helpers import (
     DIGEST,

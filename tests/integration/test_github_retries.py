@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from immu_action.adapters.github import GitHubClient, GitHubPermissionError, RetryPolicy
+from immu_action.adapters.github.client import GitHubClient, GitHubPermissionError, RetryPolicy
 from immu_action.errors import ExitCode, GitHubError
 from tests.support.github_emulator import GitHubEmulator
 from tests.support.github_emulator.helpers import (

@@ -7,10 +7,10 @@ import uuid
 
 import pytest
 
-from immu_action.adapters.registry import DOCKER_LIST, DOCKER_MANIFEST, digest_of
-from immu_action.adapters.registry_verify import verify_pushed
+from immu_action.adapters.registry.client import DOCKER_LIST, DOCKER_MANIFEST, digest_of
+from immu_action.adapters.registry.promotion import Provenance, Registries, promote, rollback, trace
+from immu_action.adapters.registry.verify import verify_pushed
 from immu_action.errors import BadInput, PolicyRefused, RegistryError
-from immu_action.promotion import Provenance, Registries, promote, rollback, trace
 from tests.support import registry as support
 from tests.support.faultproxy import FaultProxy
 from tests.support.registry import Pushed, Registry

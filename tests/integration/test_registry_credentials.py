@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from immu_action.adapters import registry_auth
-from immu_action.adapters.registry import RegistryClient
-from immu_action.adapters.registry_auth import load_credentials
-from immu_action.adapters.registry_http import RetryPolicy
+from immu_action.adapters.registry import auth as registry_auth
+from immu_action.adapters.registry.auth import load_credentials
+from immu_action.adapters.registry.client import RegistryClient
+from immu_action.adapters.registry.http import RetryPolicy
+from immu_action.adapters.registry.promotion import Registries, promote
 from immu_action.errors import BadInput, RegistryError
-from immu_action.promotion import Registries, promote
 from tests.support import registry as support
 from tests.support.faultproxy import FaultProxy, Rule
 from tests.support.registry import PASSWORD, USER, Pushed, Registry, build_and_push

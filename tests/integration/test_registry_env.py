@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from immu_action.adapters.registry import RegistryClient
-from immu_action.adapters.registry_auth import Credentials
-from immu_action.adapters.registry_http import RetryPolicy
+from immu_action.adapters.registry.auth import Credentials
+from immu_action.adapters.registry.client import RegistryClient
+from immu_action.adapters.registry.http import RetryPolicy
 from immu_action.errors import RegistryError
 from tests.support import registry as support
 from tests.support.faultproxy import FaultProxy

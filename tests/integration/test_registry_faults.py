@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from immu_action.adapters.registry import RegistryClient
-from immu_action.adapters.registry_auth import Credentials
-from immu_action.adapters.registry_http import RetryPolicy
+from immu_action.adapters.registry.auth import Credentials
+from immu_action.adapters.registry.client import RegistryClient
+from immu_action.adapters.registry.http import RetryPolicy
+from immu_action.adapters.registry.promotion import Registries, promote, trace
 from immu_action.errors import RegistryError
-from immu_action.promotion import Registries, promote, trace
 from tests.support import registry as support
 from tests.support.faultproxy import FaultProxy, Rule
 from tests.support.registry import PASSWORD, USER, Pushed, Registry

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from immu_action.adapters.registry import RegistryClient
-from immu_action.adapters.registry_auth import Credentials
+from immu_action.adapters.registry.auth import Credentials
+from immu_action.adapters.registry.client import RegistryClient
+from immu_action.adapters.registry.promotion import Provenance, Registries, promote
 from immu_action.errors import RegistryError
-from immu_action.promotion import Provenance, Registries, promote
 from tests.support.faultproxy import FaultProxy
 from tests.support.registry import PASSWORD, ROOT, USER, Pushed, Registry, build_and_push
 from tests.support.token_server import SERVERS, start_token_registry

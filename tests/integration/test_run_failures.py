@@ -15,9 +15,9 @@ from typing import Any
 import docker
 import pytest
 
-from immu_action import flow
-from immu_action.adapters import suites
-from immu_action.adapters.github import client_for
+from immu_action import run as flow
+from immu_action.adapters.docker import suites
+from immu_action.adapters.github.client import client_for
 from immu_action.cli import main
 from tests.integration.test_pipeline_docker import assert_clean, write_project
 from tests.support.github_emulator import GitHubEmulator

@@ -8,7 +8,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from immu_action.adapters.registry_verify import verify_pushed
+from immu_action.adapters.registry.verify import verify_pushed
 from immu_action.cli import main
 from tests.integration.test_pipeline_docker import assert_clean, write_project
 from tests.support.registry import Registry, registry, registry_env  # noqa: F401

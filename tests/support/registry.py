@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from immu_action.adapters.registry import RegistryClient
-from immu_action.adapters.registry_auth import Credentials
+from immu_action.adapters.registry.auth import Credentials
+from immu_action.adapters.registry.client import RegistryClient
 
 ROOT = Path(__file__).resolve().parents[2]
 USER, PASSWORD = "immu", "immu-test-pw-" + uuid.uuid4().hex[:8]

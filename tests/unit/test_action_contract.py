@@ -121,8 +121,8 @@ def test_immu_run_has_the_flags_the_action_documents() -> None:
 
 
 def test_the_program_writes_every_output_the_action_declares() -> None:
-    from immu_action import reporting
     from immu_action.core.results import RunResult
+    from immu_action.stages import report as reporting
 
     written = reporting.outputs(RunResult(image_id="sha256:" + "0" * 64, repository="x/y"), None)
     assert sorted(written) == sorted(OUTPUTS), (

@@ -89,7 +89,7 @@ def test_results_json_output_stays_small_for_huge_failure_lists() -> None:
         TestResults,
         Totals,
     )
-    from immu_action.reporting import RESULTS_JSON_LIMIT, results_json
+    from immu_action.stages.report import RESULTS_JSON_LIMIT, results_json
 
     failures = tuple(Failure(suite="s", classname="c", name=f"t{i}", kind="failure",
                              message="boom", details="x" * 4000) for i in range(500))

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from immu_action.adapters.registry.promotion import rollback_candidates
 from immu_action.core.audit import (
     AUDIT_MEDIA_TYPE,
     EMPTY_BLOB,
@@ -22,7 +23,6 @@ from immu_action.core.audit import (
     record_stamp,
 )
 from immu_action.core.tags import tag_problem
-from immu_action.promotion import rollback_candidates
 
 D = ["sha256:" + c * 64 for c in "abcdef"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from immu_action.adapters.github_release import BEGIN, END, replace_section
+from immu_action.adapters.github.release import BEGIN, END, replace_section
 
 
 def test_empty_body_gets_just_the_section() -> None:

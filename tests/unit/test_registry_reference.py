@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from immu_action.adapters.registry import (
+from immu_action.adapters.registry.auth import Credentials, load_credentials, parse_challenge
+from immu_action.adapters.registry.client import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
     config_digest,
     parse_reference,
     verify_digest,
 )
-from immu_action.adapters.registry_auth import Credentials, load_credentials, parse_challenge
-from immu_action.adapters.registry_http import (
+from immu_action.adapters.registry.http import (
     RetryPolicy,
     Transport,
     is_loopback,

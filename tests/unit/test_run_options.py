@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from immu_action.adapters.suites import _extract_safely
+from immu_action.adapters.docker.suites import _extract_safely
 from immu_action.commands import _common as common
 from immu_action.core.results import (
     Failure,
@@ -22,7 +22,7 @@ from immu_action.core.results import (
     Totals,
 )
 from immu_action.errors import BadInput
-from immu_action.flow import should_push
+from immu_action.run import should_push
 from tests.support.github_emulator.helpers import context
 
 

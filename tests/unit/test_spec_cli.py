@@ -88,7 +88,7 @@ def test_missing_file_with_json_reports_the_error(
 def test_schema_prints_the_shipped_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["schema"]) == 0
     out, err = capsys.readouterr()
-    shipped = Path(cli.__file__).parent / "schema" / "immu.schema.json"
+    shipped = Path(cli.__file__).parent / "spec" / "immu.schema.json"
     assert out == shipped.read_text()
     assert json.loads(out)["title"] == "immu.yml"
     assert err == ""

@@ -14,17 +14,17 @@ import jsonschema
 import pytest
 import yaml
 
-from immu_action import spec_yaml
 from immu_action.commands.schema import schema_text
 from immu_action.errors import SpecError
 from immu_action.spec import load_spec, validate_file
-from immu_action.spec_rules import json_schema
+from immu_action.spec import nodes as spec_yaml
+from immu_action.spec.rules import json_schema
 
 SPECS = Path(__file__).parents[1] / "fixtures" / "specs"
 GOOD = sorted((SPECS / "good").glob("*.yml"))
 BAD = sorted((SPECS / "bad").glob("*.yml"))
-REGENERATE = ("python -c 'import json; from immu_action.spec_rules import json_schema; "
-              "print(json.dumps(json_schema(), indent=2))' > immu_action/schema/immu.schema.json")
+REGENERATE = ("python -c 'import json; from immu_action.spec.rules import json_schema; "
+              "print(json.dumps(json_schema(), indent=2))' > immu_action/spec/immu.schema.json")
 
 
 def _schema_verdict(path: Path) -> str:

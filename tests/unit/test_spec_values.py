@@ -11,10 +11,10 @@ import yaml
 from immu_action.core import naming, tags
 from immu_action.core.durations import DURATION_PATTERN, format_duration, parse_duration
 from immu_action.spec import validate_text
-from immu_action.spec_kinds import Kind
-from immu_action.spec_rules import SPEC
-from immu_action.spec_shapes import Fields, Names, TextOr
-from immu_action.spec_yaml import Walk
+from immu_action.spec.kinds import Kind
+from immu_action.spec.nodes import Walk
+from immu_action.spec.rules import SPEC
+from immu_action.spec.shapes import Fields, Names, TextOr
 
 
 @pytest.mark.parametrize("text,seconds", [

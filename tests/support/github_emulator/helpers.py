@@ -3,7 +3,7 @@ those live in fixture.py, loaded as a pytest plugin)."""
 
 from __future__ import annotations
 
-from immu_action.adapters.github import GitHubClient, RetryPolicy
+from immu_action.adapters.github.client import GitHubClient, RetryPolicy
 from immu_action.core.context import GitHubContext
 from immu_action.core.results import (
     Failure,

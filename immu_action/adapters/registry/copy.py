@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from immu_action.adapters.registry import (
+from immu_action.adapters.registry.client import (
     INDEX_TYPES,
     MANIFEST_TYPES,
     Manifest,

@@ -19,7 +19,7 @@ import docker.errors
 import requests
 from docker.models.containers import Container
 
-from immu_action.adapters.engine import LogSink, retry
+from immu_action.adapters.docker.engine import LogSink, retry
 from immu_action.adapters.signals import deferred, shielded
 from immu_action.errors import EngineError
 

@@ -18,8 +18,8 @@ from urllib.parse import quote
 
 import requests
 
-from immu_action.adapters.registry_auth import DOCKER_HUB_HOSTS, Credentials, load_credentials
-from immu_action.adapters.registry_http import (
+from immu_action.adapters.registry.auth import DOCKER_HUB_HOSTS, Credentials, load_credentials
+from immu_action.adapters.registry.http import (
     RETRY_STATUSES,
     Backoff,
     RetryPolicy,

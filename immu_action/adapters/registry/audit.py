@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import threading
 
-from immu_action.adapters.registry import Manifest, RegistryClient, RegistryHTTPError
+from immu_action.adapters.registry.client import Manifest, RegistryClient, RegistryHTTPError
 from immu_action.adapters.signals import HelperPool
 from immu_action.core.audit import (
     EMPTY_BLOB,

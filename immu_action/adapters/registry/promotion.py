@@ -14,9 +14,14 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from immu_action.adapters.registry import Manifest, Reference, RegistryClient, parse_reference
-from immu_action.adapters.registry_audit import history, write_record
-from immu_action.adapters.registry_copy import CopyStats, ensure_content
+from immu_action.adapters.registry.audit import history, write_record
+from immu_action.adapters.registry.client import (
+    Manifest,
+    Reference,
+    RegistryClient,
+    parse_reference,
+)
+from immu_action.adapters.registry.copy import CopyStats, ensure_content
 from immu_action.adapters.signals import HelperPool
 from immu_action.core.audit import EMPTY_BLOB, EMPTY_DIGEST, Action, AuditRecord
 from immu_action.errors import BadInput, ImmuError, PolicyRefused, RegistryError

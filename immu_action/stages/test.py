@@ -16,9 +16,10 @@ from pathlib import Path
 
 import docker
 
-from immu_action.adapters import actions, engine, suites
+from immu_action.adapters import actions
+from immu_action.adapters.docker import engine, suites
+from immu_action.adapters.docker.sandbox import Sandbox, new_run_id
 from immu_action.adapters.git import git_facts
-from immu_action.adapters.sandbox import Sandbox, new_run_id
 from immu_action.adapters.signals import cancellable
 from immu_action.core.junit import NotJUnit, junit_files, parse_junit_partial
 from immu_action.core.labels import oci_labels

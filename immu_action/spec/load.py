@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 
 from immu_action.core.floating import FloatingRule
 from immu_action.errors import BadInput, SpecError
-from immu_action.spec_kinds import INVALID
-from immu_action.spec_rules import SPEC
-from immu_action.spec_yaml import Problem, Walk, compose
+from immu_action.spec.kinds import INVALID
+from immu_action.spec.nodes import Problem, Walk, compose
+from immu_action.spec.rules import SPEC
 
 T = TypeVar("T")
 

@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 
 from immu_action.core.naming import DNS_LABEL_PATTERN, check_dns_label
-from immu_action.spec_kinds import INVALID, JSON, Kind, Text, _wrong, join
-from immu_action.spec_yaml import Walk, line_of, pairs
+from immu_action.spec.kinds import INVALID, JSON, Kind, Text, _wrong, join
+from immu_action.spec.nodes import Walk, line_of, pairs
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from immu_action.adapters.registry import (
+from immu_action.adapters.registry.client import (
     INDEX_TYPES,
     RegistryClient,
     config_digest,

@@ -21,8 +21,8 @@ import docker.errors
 import requests
 from docker.models.containers import Container
 
-from immu_action.adapters.engine import LogSink, retry
-from immu_action.adapters.sandbox import Sandbox
+from immu_action.adapters.docker.engine import LogSink, retry
+from immu_action.adapters.docker.sandbox import Sandbox
 from immu_action.adapters.signals import start_helper
 from immu_action.errors import EngineError
 from immu_action.spec import HealthcheckSpec, ServiceSpec, SuiteSpec

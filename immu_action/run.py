@@ -17,11 +17,12 @@ from typing import Any
 
 import docker
 
-from immu_action import pipeline, promotion
-from immu_action.adapters import actions, engine, push
+from immu_action.adapters import actions
+from immu_action.adapters.docker import engine, push
 from immu_action.adapters.git import git_facts
-from immu_action.adapters.registry import parse_reference
-from immu_action.adapters.registry_verify import verify_pushed
+from immu_action.adapters.registry import promotion
+from immu_action.adapters.registry.client import parse_reference
+from immu_action.adapters.registry.verify import verify_pushed
 from immu_action.core.context import GitHubContext
 from immu_action.core.floating import HeldBack, held_back, mutable_tags, released_versions
 from immu_action.core.policy import PromotionDecision
@@ -31,6 +32,7 @@ from immu_action.core.tags import ref_info, render_tags, semver, tag_problem
 from immu_action.errors import BadInput, Cancelled, ImmuError, InternalError, PolicyRefused
 from immu_action.junit_merge import merged_junit
 from immu_action.spec import Spec
+from immu_action.stages import test as pipeline
 from immu_action.switches import Switch
 
 PUSH_EVENTS = ("push", "workflow_dispatch")
@@ -214,7 +216,7 @@ def _promote(spec: Spec, result: RunResult, opts: RunOptions, ctx: GitHubContext
     elif not result.digest:
         why = "nothing was pushed (pull request, or --no-push), so there is no digest to promote"
     else:
-        from immu_action.adapters.github_gate import check_gate
+        from immu_action.adapters.github.gate import check_gate
 
         decision = check_gate(gh, ctx, tests_passed=result.ok,
                               branches=spec.promote.branches)
@@ -261,7 +263,7 @@ def _held_back(spec: Spec, pairs: Sequence[tuple[str, str]], ctx: GitHubContext,
 
 def _github(ctx: GitHubContext) -> Any:
     """A GitHub client for the run's repository (no request made), or None without a token."""
-    from immu_action.adapters.github import client_for
+    from immu_action.adapters.github.client import client_for
 
     return client_for(ctx)
 
@@ -276,7 +278,7 @@ def _report(result: RunResult, ctx: GitHubContext | None, gh: Any, spec: Spec,
     """
     if ctx is None:
         return None
-    from immu_action import reporting
+    from immu_action.stages import report as reporting
 
     try:
         outcome = reporting.publish(

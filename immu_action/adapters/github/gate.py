@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from immu_action.adapters.github import BranchInfo, GitHubClient
+from immu_action.adapters.github.client import BranchInfo, GitHubClient
 from immu_action.core.context import GitHubContext
 from immu_action.core.policy import PROMOTING_EVENTS, GateFacts, PromotionDecision, decide
 

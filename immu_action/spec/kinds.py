@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from immu_action.core.durations import DURATION_HINT, DURATION_PATTERN, parse_duration
-from immu_action.spec_yaml import Walk, describe, line_of, pairs, scalar_kind
+from immu_action.spec.nodes import Walk, describe, line_of, pairs, scalar_kind
 
 INVALID: Any = type("Invalid", (), {"__repr__": lambda self: "INVALID"})()
 Check = Callable[[str], "tuple[str, str] | None"]

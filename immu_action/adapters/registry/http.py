@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import requests
 
-from immu_action.adapters.registry_auth import (
+from immu_action.adapters.registry.auth import (
     DOCKER_HUB_API,
     DOCKER_HUB_HOSTS,
     Credentials,

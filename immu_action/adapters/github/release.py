@@ -15,7 +15,7 @@ from typing import Any
 
 from github import UnknownObjectException
 
-from immu_action.adapters.github import GitHubClient, github_call
+from immu_action.adapters.github.client import GitHubClient, github_call
 
 BEGIN = "<!-- immu:begin -->"
 END = "<!-- immu:end -->"

@@ -1,7 +1,7 @@
 """The one declarative description of ``immu.yml`` version 1.
 
 ``SPEC.walk`` checks a document's keys, types and values; ``json_schema()`` renders the same
-description as the JSON Schema shipped in ``immu_action/schema/immu.schema.json`` (a unit test
+description as the JSON Schema shipped in ``immu_action/spec/immu.schema.json`` (a unit test
 proves the shipped file is this output). Checks that need more than one value (a suite naming a
 service, ``mutable`` within ``tags``, build contexts on disk) live in ``spec.py``.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from immu_action.core import naming
-from immu_action.spec_kinds import (
+from immu_action.spec.kinds import (
     Check,
     Choice,
     Command,
@@ -23,9 +23,9 @@ from immu_action.spec_kinds import (
     Text,
     TextList,
 )
-from immu_action.spec_shapes import Fields, Key, Names, TextOr
+from immu_action.spec.shapes import Fields, Key, Names, TextOr
 
-SCHEMA_ID = "https://github.com/immu-action/immu-action/raw/main/immu_action/schema/immu.schema.json"
+SCHEMA_ID = "https://github.com/immu-action/immu-action/raw/main/immu_action/spec/immu.schema.json"
 
 _ABSOLUTE = r"^/"
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from immu_action.adapters import actions
-from immu_action.adapters.github import GitHubClient, GitHubPermissionError
-from immu_action.adapters.github_release import record_deployment, upsert_release
+from immu_action.adapters.github.client import GitHubClient, GitHubPermissionError
+from immu_action.adapters.github.release import record_deployment, upsert_release
 from immu_action.core import summary
 from immu_action.core.context import GitHubContext
 from immu_action.core.policy import PromotionDecision
