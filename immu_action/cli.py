@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
-import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from immu_action import __version__
 from immu_action.errors import ExitCode, ImmuError, SpecError
+from immu_action.output import emit_json, say, untrusted_output
 
 # Subcommand modules under immu_action.commands, in the order `--help` lists them.
 COMMANDS = (
@@ -45,32 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_spec_argument(parser: argparse.ArgumentParser) -> None:
-    """``-f/--file``: the spec path shared by every command that reads one."""
-    parser.add_argument(
-        "-f", "--file", default="immu.yml", metavar="PATH", help="spec file (default: immu.yml)"
-    )
-
-
-def add_json_argument(parser: argparse.ArgumentParser) -> None:
-    """``--json``: one machine-readable JSON object on stdout."""
-    parser.add_argument(
-        "--json", action="store_true", help="print one JSON object on stdout"
-    )
-
-
-def emit_json(payload: dict[str, Any]) -> None:
-    """Write the single JSON result object to stdout."""
-    sys.stdout.write(json.dumps(payload, indent=2, sort_keys=False) + "\n")
-    sys.stdout.flush()
-
-
-def say(message: str) -> None:
-    """A human message on stderr."""
-    sys.stderr.write(message.rstrip("\n") + "\n")
-    sys.stderr.flush()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     parser = build_parser()
@@ -81,8 +53,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImmuError as e:
         # Spec problems are already one `file:line: key: message` line each. A message may
         # quote user output (a build log's tail): fenced from the runner's commands.
-        from immu_action.adapters.actions import untrusted_output
-
         with untrusted_output():
             say(str(e) if isinstance(e, SpecError) else f"immu: error: {e}")
         if getattr(args, "json", False):

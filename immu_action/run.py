@@ -17,6 +17,7 @@ from typing import Any
 
 import docker
 
+from immu_action import output
 from immu_action.adapters import actions
 from immu_action.adapters.docker import engine, push
 from immu_action.adapters.git import git_facts
@@ -128,7 +129,7 @@ def _stages(client: docker.DockerClient, spec: Spec, opts: RunOptions,
     """The run's stages in order; ``p`` records each result as it lands."""
     pipeline.select_suites(spec, opts.suites)  # bad suite names fail before a long build
     p.stage = "build"
-    p.built = built = pipeline.build(client, spec, log=pipeline.log_to_stderr)
+    p.built = built = pipeline.build(client, spec, log=output.log_to_stderr)
     p.result = replace(p.result, image_id=built.image_id)
     sha = ctx.sha if ctx else (git_facts(spec.path.parent).sha or "")
     image_id = built.image_id
@@ -182,18 +183,18 @@ def _push(client: docker.DockerClient, spec: Spec, built: pipeline.BuildResult, 
         raise PolicyRefused(f"{repository}:{tag} already exists (at {existing}): a push never "
                             "overwrites a tag; give promote.staging-tag a prefix of its own")
     client.images.get(built.image_id).tag(repository, tag)
-    with actions.fenced_group(f"Push {repository}:{tag}"):
+    with output.fenced_group(f"Push {repository}:{tag}"):
         engine_digest = push.push(client, repository, tag, auth=push.auth_from_env(),
-                                  log=pipeline.log_to_stderr)
+                                  log=output.log_to_stderr)
     pushed = verify_pushed(repository, tag, built.image_id, insecure=opts.insecure_registry,
                            client=registry)
     if pushed.manifest_digest != engine_digest:
-        pipeline.log_to_stderr(f"note: engine reported {engine_digest}, registry serves "
+        output.log_to_stderr(f"note: engine reported {engine_digest}, registry serves "
                                f"{pushed.manifest_digest} (the registry's is used)\n")
     # From here on the image is named by digest only; resolve it to the engine's image ID.
-    with actions.untrusted_output():
+    with output.untrusted_output():
         image_id = engine.ensure_image(client, f"{repository}@{pushed.manifest_digest}",
-                                       what="image under test", log=pipeline.log_to_stderr)
+                                       what="image under test", log=output.log_to_stderr)
     return pushed.manifest_digest, image_id
 
 
@@ -223,16 +224,16 @@ def _promote(spec: Spec, result: RunResult, opts: RunOptions, ctx: GitHubContext
         why = None if decision.allowed else "; ".join(decision.reasons)
     if why is not None:
         # Not raised here: the report (check run, summary) must still say why.
-        pipeline.log_to_stderr(f"not promoting: {why}\n")
+        output.log_to_stderr(f"not promoting: {why}\n")
         return None, why, decision
     assert ctx is not None and result.digest is not None
     rendered = render_tags(list(spec.promote.tags), ref_info(ctx.ref, sha))
     for template, reason in rendered.skipped:
-        pipeline.log_to_stderr(f"tag template {template!r} skipped: {reason}\n")
+        output.log_to_stderr(f"tag template {template!r} skipped: {reason}\n")
     registries = promotion.Registries(insecure=opts.insecure_registry)
     held = _held_back(spec, rendered.pairs, ctx, registries, sha=sha)
     for h in held:
-        pipeline.log_to_stderr(f"not moved: {h.reason}\n")
+        output.log_to_stderr(f"not moved: {h.reason}\n")
     targets = [tag for tag, _ in rendered.pairs if tag not in {h.tag for h in held}]
     outcome = promotion.promote(
         f"{spec.image.repository}@{result.digest}", targets,
@@ -291,7 +292,7 @@ def _report(result: RunResult, ctx: GitHubContext | None, gh: Any, spec: Spec,
     except ImmuError as e:
         if not failed:
             raise
-        actions.warning(f"reporting the failure to GitHub failed too: {e}",
+        output.warning(f"reporting the failure to GitHub failed too: {e}",
                         title="immu: GitHub report incomplete")
         return None
     return {"wrote": list(outcome.wrote), "degraded": outcome.degraded}
@@ -304,5 +305,5 @@ def context_from_env(env: Mapping[str, str] | None = None) -> GitHubContext | No
         return None
     ctx = actions.load_context(env)
     if ctx.token:
-        actions.add_mask(ctx.token)
+        output.add_mask(ctx.token)
     return ctx

@@ -1,94 +1,23 @@
-"""GitHub Actions runtime: detection, ``::group::``, outputs, step summary, masks, warnings."""
+"""GitHub Actions runtime files: outputs, the step summary, and the run's context (what is
+printed, groups, fences, masks and warnings included, lives in ``immu_action.output``)."""
 
 from __future__ import annotations
 
 import json
 import os
 import secrets
-import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 from immu_action.core.context import GitHubContext, parse_context
 from immu_action.errors import BadInput
+from immu_action.output import add_mask, in_actions, warning
 
-
-def in_actions() -> bool:
-    """True when running inside a GitHub Actions job."""
-    return os.environ.get("GITHUB_ACTIONS") == "true"
-
-
-@contextmanager
-def group(title: str) -> Iterator[None]:
-    """Fold what is printed inside into a collapsible group in the Actions log."""
-    if not in_actions():
-        yield
-        return
-    sys.stderr.write(f"::group::{title}\n")
-    sys.stderr.flush()
-    try:
-        yield
-    finally:
-        sys.stderr.write("::endgroup::\n")
-        sys.stderr.flush()
-
-
-@contextmanager
-def untrusted_output() -> Iterator[None]:
-    """Stop the runner from obeying ``::commands::`` in what is printed inside (test output)."""
-    if not in_actions():
-        yield
-        return
-    token = secrets.token_hex(16)
-    sys.stderr.write(f"::stop-commands::{token}\n")
-    sys.stderr.flush()
-    try:
-        yield
-    finally:
-        sys.stderr.write(f"::{token}::\n")
-        sys.stderr.flush()
-
-
-@contextmanager
-def fenced_group(title: str) -> Iterator[None]:
-    """A folded group whose content comes from user or PR code (build logs, pulls, test
-    output): fenced with a fresh token, so nothing printed inside can issue a command."""
-    with group(title), untrusted_output():
-        yield
+__all__ = ["add_mask", "append_step_summary", "in_actions", "load_context", "set_outputs",
+           "warning"]
 
 
 STEP_SUMMARY_LIMIT = 1024 * 1024  # bytes GitHub accepts in one step's summary file
-
-
-def _escape_data(text: str) -> str:
-    """Workflow-command message escaping (as @actions/core does)."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
-def _command(name: str, message: str, **props: str) -> None:
-    args = ",".join(f"{k}={_escape_property(v)}" for k, v in props.items() if v)
-    sys.stderr.write(f"::{name}{' ' + args if args else ''}::{_escape_data(message)}\n")
-    sys.stderr.flush()
-
-
-def add_mask(value: str) -> None:
-    """Ask the runner to hide ``value`` in the log (each line: the runner masks per line)."""
-    for line in value.splitlines():
-        if line.strip() and in_actions():
-            _command("add-mask", line)
-
-
-def warning(message: str, *, title: str = "") -> None:
-    """A warning annotation on the run (plain stderr line outside Actions)."""
-    if in_actions():
-        _command("warning", message, title=title)
-    else:
-        sys.stderr.write(f"warning: {title + ': ' if title else ''}{message}\n")
 
 
 def _delimiter(values: list[str]) -> str:

@@ -7,15 +7,29 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from immu_action.cli import say
 from immu_action.core.results import RunResult, SuiteStatus
 from immu_action.errors import BadInput, ExitCode
+from immu_action.output import say, untrusted_output
 
 if TYPE_CHECKING:
     from immu_action.spec import Spec
 
 FailOn = Literal["failures", "errors", "nothing"]
 FAIL_ON: tuple[FailOn, ...] = ("failures", "errors", "nothing")
+
+
+def add_spec_argument(parser: argparse.ArgumentParser) -> None:
+    """``-f/--file``: the spec path shared by every command that reads one."""
+    parser.add_argument(
+        "-f", "--file", default="immu.yml", metavar="PATH", help="spec file (default: immu.yml)"
+    )
+
+
+def add_json_argument(parser: argparse.ArgumentParser) -> None:
+    """``--json``: one machine-readable JSON object on stdout."""
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object on stdout"
+    )
 
 
 def env_default(name: str, fallback: str) -> str:
@@ -89,8 +103,6 @@ def exit_code(run: RunResult, policy: FailOn) -> int:
 def print_outcome(run: RunResult, *, failures_shown: int = 20) -> None:
     """A short human summary on stderr: one line per suite, then the first failures
     (test names and messages come from the tests: fenced from the runner's commands)."""
-    from immu_action.adapters.actions import untrusted_output
-
     with untrusted_output():
         _print_outcome(run, failures_shown)
 

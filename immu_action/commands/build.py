@@ -6,8 +6,9 @@ import argparse
 import sys
 from typing import Any
 
-from immu_action.cli import add_json_argument, add_spec_argument, emit_json
-from immu_action.commands._common import spec_from
+from immu_action import output
+from immu_action.commands._common import add_json_argument, add_spec_argument, spec_from
+from immu_action.output import emit_json
 
 
 def register(sub: Any) -> None:
@@ -25,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
 
     spec = spec_from(args)
     client = engine.connect()
-    built = pipeline.build(client, spec, log=pipeline.log_to_stderr)
+    built = pipeline.build(client, spec, log=output.log_to_stderr)
     if args.json:
         emit_json({"image_id": built.image_id, "tag": built.tag, "labels": built.labels,
                    "repository": spec.image.repository})

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from immu_action.cli import add_json_argument, emit_json, say
+from immu_action.commands._common import add_json_argument
+from immu_action.output import emit_json, say
 
 
 def register(sub: Any) -> None:

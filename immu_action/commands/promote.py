@@ -8,8 +8,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from immu_action.cli import add_json_argument, emit_json, say
+from immu_action.commands._common import add_json_argument
 from immu_action.errors import BadInput
+from immu_action.output import emit_json, say
 
 if TYPE_CHECKING:  # the registry client (requests) is imported only when a command runs
     from immu_action.adapters.registry.promotion import PromotionResult, Provenance

@@ -12,11 +12,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from immu_action.cli import add_json_argument, emit_json
+from immu_action.commands._common import add_json_argument
 from immu_action.core.junit import junit_files, parse_junit
 from immu_action.core.results import TestResults
 from immu_action.core.summary import results_markdown
 from immu_action.errors import ExitCode
+from immu_action.output import emit_json
 
 
 def register(sub: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from immu_action.cli import add_json_argument
+from immu_action.commands._common import add_json_argument
 from immu_action.commands.promote import (
     add_registry_arguments,
     mutable_from,

@@ -6,10 +6,11 @@ import argparse
 from typing import Any
 
 from immu_action import switches
-from immu_action.cli import add_json_argument, add_spec_argument, emit_json, say
 from immu_action.commands import _common as common
+from immu_action.commands._common import add_json_argument, add_spec_argument
 from immu_action.core.summary import CHECK_RUN_NAME
 from immu_action.errors import BadInput, ExitCode
+from immu_action.output import emit_json, say
 
 
 def register(sub: Any) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from immu_action.cli import add_json_argument, add_spec_argument, emit_json
 from immu_action.commands import _common as common
+from immu_action.commands._common import add_json_argument, add_spec_argument
 from immu_action.errors import BadInput
+from immu_action.output import emit_json
 
 if TYPE_CHECKING:
     from immu_action.spec import Spec

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from immu_action.cli import add_json_argument, emit_json, say
+from immu_action.commands._common import add_json_argument
 from immu_action.commands.promote import add_registry_arguments
+from immu_action.output import emit_json, say
 
 if TYPE_CHECKING:
     from immu_action.adapters.registry.promotion import TraceResult

@@ -10,8 +10,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from immu_action.cli import add_json_argument, add_spec_argument, emit_json, say
+from immu_action.commands._common import add_json_argument, add_spec_argument
 from immu_action.errors import ExitCode
+from immu_action.output import emit_json, say
 
 
 def register(sub: Any) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from immu_action import output
 from immu_action.adapters import actions
 from immu_action.adapters.github.client import GitHubClient, GitHubPermissionError
 from immu_action.adapters.github.release import record_deployment, upsert_release
@@ -204,7 +205,7 @@ def publish(run: RunResult, ctx: GitHubContext, *, promotion: Mapping[str, Any] 
         except GitHubPermissionError as e:
             degraded = f"{e}; results are in the step summary"
     if degraded:
-        actions.warning(degraded, title="immu: GitHub report skipped")
+        output.warning(degraded, title="immu: GitHub report skipped")
     return ReportOutcome(
         wrote=(*wrote, *done), degraded=degraded, check_run_id=done.get("check_run"),
         comment_id=done.get("comment"), release_url=done.get("release"),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import docker
 
-from immu_action.adapters import actions
+from immu_action import output
 from immu_action.adapters.docker import engine, suites
 from immu_action.adapters.docker.sandbox import Sandbox, new_run_id
 from immu_action.adapters.git import git_facts
@@ -70,7 +70,7 @@ def build(client: docker.DockerClient, spec: Spec, *, log: engine.LogSink) -> Bu
     facts = git_facts(spec.path.parent)
     labels = oci_labels(facts, created=created_time(facts.commit_time, dirty=facts.dirty))
     tag = local_tag(spec, facts.sha)
-    with cancellable(), actions.fenced_group(f"Build {spec.image.repository}"):
+    with cancellable(), output.fenced_group(f"Build {spec.image.repository}"):
         built = engine.build(
             client, spec.image.build, labels=labels, tag=tag, log=log, what="image"
         )
@@ -121,7 +121,7 @@ def _service_images(
     for name in dict.fromkeys(n for s in chosen for n in s.services):
         service: ServiceSpec = spec.services[name]
         if service.build is not None:
-            with actions.fenced_group(f"Build service {name}"):
+            with output.fenced_group(f"Build service {name}"):
                 built = engine.build(
                     client, service.build, labels={"immu.service": name},
                     tag=f"immu-service/{name}:latest", log=log, what=f"service {name}",
@@ -129,7 +129,7 @@ def _service_images(
             images[name] = built.image_id
         else:
             assert service.image is not None  # the spec guarantees image xor build
-            with actions.untrusted_output():  # the pull's messages name user input
+            with output.untrusted_output():  # the pull's messages name user input
                 images[name] = engine.ensure_image(client, service.image,
                                                    what=f"service {name}", log=log)
     return images
@@ -157,7 +157,7 @@ def _run_suite(
             )
             suites.wait_healthy(container, service=spec.services[name])
         env = {"IMMU_SUITE": suite.name, "IMMU_RESULTS": suite.results, **suite.env}
-        with actions.fenced_group(f"Suite {suite.name}"):
+        with output.fenced_group(f"Suite {suite.name}"):
             # The command comes from the (PR author's) spec: printed inside the fence.
             log(f"== suite {suite.name}: {' '.join(suite.command)}\n")
             ran = suites.run_test_container(
@@ -170,7 +170,7 @@ def _run_suite(
                         parsed=TestResults(), problem=str(e))
     finally:
         box.cleanup(sweep=False)
-    with actions.untrusted_output():  # notes name files the suite wrote
+    with output.untrusted_output():  # notes name files the suite wrote
         parsed, files, problem = _parse_results(results_dir, log=log)
     return classify(
         suite=suite.name, exit_code=ran.exit_code, timed_out=ran.timed_out,

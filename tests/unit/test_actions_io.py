@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from immu_action import output
 from immu_action.adapters import actions
 from immu_action.errors import BadInput
 from tests.support.runner_files import parse_outputs
@@ -51,8 +52,8 @@ def test_step_summary_appends_and_stays_within_the_limit(tmp_path: Path) -> None
 def test_mask_and_warning_commands(monkeypatch: pytest.MonkeyPatch,
                                    capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    actions.add_mask("s3cret\nline2")
-    actions.warning("50% done\nnext", title="immu: a, b")
+    output.add_mask("s3cret\nline2")
+    output.warning("50% done\nnext", title="immu: a, b")
     err = capsys.readouterr().err.splitlines()
     assert err == ["::add-mask::s3cret", "::add-mask::line2",
                    "::warning title=immu%3A a%2C b::50%25 done%0Anext"]
@@ -61,8 +62,8 @@ def test_mask_and_warning_commands(monkeypatch: pytest.MonkeyPatch,
 def test_warning_outside_actions_is_plain(monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
-    actions.warning("no token", title="immu")
-    actions.add_mask("secret")
+    output.warning("no token", title="immu")
+    output.add_mask("secret")
     assert capsys.readouterr().err == "warning: immu: no token\n"
 
 
