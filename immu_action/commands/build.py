@@ -22,11 +22,11 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build and print the image ID (stdout), the build log going to stderr."""
     from immu_action.adapters.docker import engine
-    from immu_action.stages import test as pipeline
+    from immu_action.stages.build import build
 
     spec = spec_from(args)
     client = engine.connect()
-    built = pipeline.build(client, spec, log=output.log_to_stderr)
+    built = build(client, spec, log=output.log_to_stderr)
     if args.json:
         emit_json({"image_id": built.image_id, "tag": built.tag, "labels": built.labels,
                    "repository": spec.image.repository})

@@ -32,7 +32,7 @@ def image_for(spec: Spec, image: str | None) -> str:
     if image:
         return image
     from immu_action.adapters.git import git_facts
-    from immu_action.stages.test import local_tag
+    from immu_action.stages.build import local_tag
 
     tag = local_tag(spec, git_facts(spec.path.parent).sha)
     if not tag:
@@ -44,13 +44,13 @@ def image_for(spec: Spec, image: str | None) -> str:
 def run(args: argparse.Namespace) -> int:
     """Resolve the image to its ID, run the suites, print (or --json) the outcome."""
     from immu_action.adapters.docker import engine
-    from immu_action.stages import test as pipeline
+    from immu_action.stages.test import run_suites
 
     spec = common.spec_from(args)
     policy = common.fail_on(args)
     client = engine.connect()
     image_id = engine.image_config_digest(client, image_for(spec, args.image))
-    result = pipeline.test(
+    result = run_suites(
         client, spec, image_id=image_id, suite_names=common.suites_from(args),
         results_root=common.results_root(args, spec),
     )

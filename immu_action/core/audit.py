@@ -22,7 +22,7 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -152,3 +152,30 @@ def record_from_manifest(manifest: bytes) -> AuditRecord:
     if not isinstance(annotations, dict) or RECORD_ANNOTATION not in annotations:
         raise ValueError(f"audit manifest without the {RECORD_ANNOTATION} annotation")
     return decode_record(str(annotations[RECORD_ANNOTATION]).encode())
+
+
+def rollback_candidates(records: Sequence[AuditRecord], current: str | None) -> list[str]:
+    """Earlier digests to roll back to, newest first.
+
+    Only digests that were promoted count; the current one and any digest a later
+    rollback moved away from are excluded, so repeated ``--steps 1`` walks further back
+    instead of toggling between two digests.
+    """
+    abandoned = {r.previous_digest for r in records if r.action == "rollback"}
+    out: list[str] = []
+    for r in records:
+        if r.action == "promote" and r.digest != current and r.digest not in abandoned \
+                and r.digest not in out:
+            out.append(r.digest)
+    return out
+
+
+def earlier_digests(records: Sequence[tuple[str, AuditRecord]],
+                    current: str | None) -> list[str]:
+    """Distinct digests the tag pointed at before, newest first."""
+    out: list[str] = []
+    for _, r in records:
+        for d in (r.digest, r.previous_digest):
+            if d and d != current and d not in out:
+                out.append(d)
+    return out

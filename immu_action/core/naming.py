@@ -25,6 +25,9 @@ IMAGE_PATTERN = rf"^(?:{_HOST}/)?{_PATH}(?::{_TAG})?(?:@{_DIGEST})?$"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 """A service or suite name: one DNS label, since each becomes an alias on the test network."""
 TAG_PATTERN = rf"^{_TAG}$"
+"""A tag (OCI distribution spec): the one definition, used by every check of a tag."""
+PATH_PATTERN = rf"^{_PATH}$"
+"""A repository path without host: lowercase components joined by ``.``, ``_``, ``__``, ``-``."""
 
 PLACEHOLDERS = ("version", "major", "minor", "patch", "sha", "short_sha", "branch")
 """Placeholders a tag template may use; ``core.tags`` fills them from the git ref."""

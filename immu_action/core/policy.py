@@ -8,8 +8,21 @@ reachability) and passes plain values; an unknown fact is the same as a failed o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 PROMOTING_EVENTS = ("push", "workflow_dispatch")
+"""The events that push and may promote; pull requests never do."""
+Switch = Literal["auto", "true", "false"]
+SWITCHES: tuple[Switch, ...] = ("auto", "true", "false")
+"""The tri-state switches of ``immu run`` (``--push``, ``--promote``) and the action."""
+
+
+def should_push(choice: Switch, *, event_name: str | None, is_fork: bool) -> bool:
+    """``auto`` pushes on push/tag/dispatch events in Actions (``event_name`` None outside),
+    never for pull requests or forks."""
+    if choice != "auto":
+        return choice == "true"
+    return event_name in PROMOTING_EVENTS and not is_fork
 
 
 @dataclass(frozen=True, kw_only=True)

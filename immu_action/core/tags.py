@@ -16,7 +16,9 @@ import re
 import string
 from dataclasses import dataclass
 
-TAG_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+from immu_action.core import naming
+
+TAG_PATTERN = re.compile(naming.TAG_PATTERN)
 PLACEHOLDERS = frozenset({"version", "major", "minor", "patch", "sha", "short_sha", "branch"})
 FLOATING = frozenset({"latest", "stable"})
 _SEMVER = re.compile(

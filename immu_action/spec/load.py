@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from immu_action.core.floating import FloatingRule
+from immu_action.core.immutability import FloatingRule
 from immu_action.errors import BadInput, SpecError
 from immu_action.spec.kinds import INVALID
 from immu_action.spec.nodes import Problem, Walk, compose

@@ -1,4 +1,4 @@
-"""Report a run to GitHub: statuses, check run, PR comment, release, deployment, outputs.
+"""The report stage: statuses, check run, PR comment, release, deployment, outputs.
 
 ``publish`` writes what the event calls for, idempotently (a re-run updates, never adds).
 The step summary and outputs are written first and need no permission; without a token or
@@ -9,28 +9,39 @@ exit code stays what the tests decided. Other GitHub failures (after retries) ra
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
+
+from junitparser import JUnitXml, TestSuite
+from junitparser.junitparser import JUnitXmlError
 
 from immu_action import output
 from immu_action.adapters import actions
 from immu_action.adapters.github.client import GitHubClient, GitHubPermissionError
 from immu_action.adapters.github.release import record_deployment, upsert_release
-from immu_action.core import summary
 from immu_action.core.context import GitHubContext
+from immu_action.core.junit import junit_files
 from immu_action.core.policy import PromotionDecision
-from immu_action.core.results import Failure, RunResult
+from immu_action.core.report import (
+    conclusion,
+    outputs,
+    promotion_markdown,
+    release_assets,
+    release_markdown,
+)
+from immu_action.core.results import RunResult
 from immu_action.core.summary import (
     CHECK_RUN_NAME,
     STEP_SUMMARY_LIMIT,
-    Annotation,
+    failure_annotations,
     run_markdown,
     short_id,
     status_description,
     totals_line,
 )
+from immu_action.errors import ImmuError
 
 COMMENT_LIMIT = 65_000  # GitHub refuses comment bodies over 65,536 characters
 
@@ -46,80 +57,6 @@ class ReportOutcome:
     release_url: str | None = None
     deployment_id: int | None = None
     outputs: Mapping[str, str] = field(default_factory=dict)
-
-
-def _annotations(failures: list[Failure]) -> list[Annotation]:
-    """``summary.annotations``, looked up by value: the name collides with ``from __future__
-    import annotations`` in that module (mypy: no-redef) and may be renamed there."""
-    names = vars(summary)
-    fn: Callable[[list[Failure]], list[Annotation]] = (
-        names.get("failure_annotations") or names["annotations"])
-    return fn(failures)
-
-
-def promotion_markdown(promotion: Mapping[str, Any] | None,
-                       decision: PromotionDecision | None) -> str:
-    """The "Promotion" section: what was promoted, or every reason it was not."""
-    held = "".join(f"- {h['reason']}\n" for h in (promotion or {}).get("held_back", []))
-    held = f"\nNot moved:\n{held}" if held else ""
-    if promotion and promotion.get("tags"):
-        tags = ", ".join(f"`{t}`" for t in promotion["tags"])
-        return (f"### Promotion\n\nPromoted `{promotion.get('digest', '')}` to {tags} in "
-                f"`{promotion.get('repository', '')}` by manifest copy (no rebuild).\n{held}")
-    reasons = list(promotion.get("reasons", [])) if promotion else []
-    if decision is not None and not decision.allowed:
-        reasons = list(decision.reasons)
-    if not reasons:
-        return ""
-    return "### Promotion\n\nNot promoted:\n" + "".join(f"- {r}\n" for r in reasons)
-
-
-def release_markdown(run: RunResult, ctx: GitHubContext,
-                     promotion: Mapping[str, Any] | None) -> str:
-    """The release section: digest, image reference, promoted tags, totals, the run."""
-    tags = ", ".join(f"`{t}`" for t in (promotion or {}).get("tags", [])) or "none"
-    return (f"### Tested image\n\n- Image: `{run.image_ref}`\n"
-            f"- Digest: `{run.digest or 'not pushed'}`\n- Promoted tags: {tags}\n"
-            f"- Tests: {totals_line(run.totals)}\n- Run: {ctx.run_url}\n")
-
-
-def conclusion(run: RunResult) -> str:
-    """``success``/``failure``; ``neutral`` when no suite was selected (nothing was proven,
-    nothing failed); a run that stopped early is a failure."""
-    if run.failure is None and not run.suites:
-        return "neutral"
-    return "success" if run.ok else "failure"
-
-
-RESULTS_JSON_LIMIT = 256 * 1024  # GitHub caps a job's outputs at 1 MB in all
-
-
-def results_json(run: RunResult) -> str:
-    """The run as JSON for the ``results-json`` output; failure details go first if too big."""
-    data = run.as_dict()
-    text = json.dumps(data, sort_keys=True)
-    if len(text) <= RESULTS_JSON_LIMIT:
-        return text
-    for suite in data["suites"]:
-        for failure in suite["failures"]:
-            failure["details"] = ""
-        suite["failures"] = suite["failures"][:50]
-    data["trimmed"] = "failure details dropped and failures capped at 50 per suite"
-    return json.dumps(data, sort_keys=True)
-
-
-def outputs(run: RunResult, promotion: Mapping[str, Any] | None) -> dict[str, str]:
-    """The action's outputs (``GITHUB_OUTPUT``), exactly those action.yml declares."""
-    totals = run.totals
-    return {
-        "image-id": run.image_id, "digest": run.digest or "", "image": run.image_ref,
-        "tests": str(totals.tests), "passed": str(totals.passed), "failed": str(totals.failed),
-        "errors": str(totals.errors), "skipped": str(totals.skipped),
-        "promoted-tags": "\n".join((promotion or {}).get("tags", [])),
-        "results-json": results_json(run),
-        "conclusion": conclusion(run),
-        "error": run.failure.message if run.failure else "",
-    }
 
 
 def _statuses(gh: GitHubClient, run: RunResult, ctx: GitHubContext, summary_url: str) -> None:
@@ -138,18 +75,6 @@ def _statuses(gh: GitHubClient, run: RunResult, ctx: GitHubContext, summary_url:
                      description=status_description(run), target_url=summary_url)
 
 
-def _assets(run: RunResult, promotion: Mapping[str, Any] | None,
-            decision: PromotionDecision | None, junit_xml: bytes | None) -> dict[str, bytes]:
-    record = {"promoted": bool((promotion or {}).get("tags")), **(promotion or {})}
-    if decision is not None:
-        record.setdefault("decision", decision.as_dict())
-    files = {"test-results.json": json.dumps(run.as_dict(), indent=2).encode()}
-    if junit_xml is not None:
-        files["junit.xml"] = junit_xml
-    files["promotion.json"] = json.dumps(record, indent=2, sort_keys=True).encode()
-    return files
-
-
 def _write_github(gh: GitHubClient, run: RunResult, ctx: GitHubContext, markdown: str,
                   promotion: Mapping[str, Any] | None, decision: PromotionDecision | None,
                   junit_xml: bytes | None, environment: str, check_name: str,
@@ -160,7 +85,7 @@ def _write_github(gh: GitHubClient, run: RunResult, ctx: GitHubContext, markdown
     done["check_run"], url = gh.upsert_check_run(
         sha=ctx.sha, title=title[:255], summary=markdown, name=check_name,
         conclusion=conclusion(run), details_url=ctx.run_url,
-        annotations=[a.as_dict() for a in _annotations(
+        annotations=[a.as_dict() for a in failure_annotations(
             [f for s in run.suites for f in s.results.failures])])
     actions.append_step_summary(f"Check run: [{check_name}]({url}) (with a workflow token "
                                 "GitHub may list it under another workflow's checks)\n")
@@ -173,7 +98,7 @@ def _write_github(gh: GitHubClient, run: RunResult, ctx: GitHubContext, markdown
     if ctx.tag and run.failure is None:  # a broken or refused re-run keeps the release as is
         done["release"] = upsert_release(
             gh, tag=ctx.tag, section=release_markdown(run, ctx, promotion),
-            assets=_assets(run, promotion, decision, junit_xml)).url
+            assets=release_assets(run, promotion, decision, junit_xml)).url
     if promotion and promotion.get("tags"):
         done["deployment"] = record_deployment(
             gh, sha=ctx.sha, environment=str(promotion.get("environment") or environment),
@@ -210,3 +135,44 @@ def publish(run: RunResult, ctx: GitHubContext, *, promotion: Mapping[str, Any] 
         wrote=(*wrote, *done), degraded=degraded, check_run_id=done.get("check_run"),
         comment_id=done.get("comment"), release_url=done.get("release"),
         deployment_id=done.get("deployment"), outputs=outs)
+
+
+def report_run(result: RunResult, ctx: GitHubContext, *, gh: GitHubClient | None,
+               promotion: Mapping[str, Any] | None, decision: PromotionDecision | None,
+               results_root: Path, check_name: str, environment: str,
+               failed: bool) -> Mapping[str, Any] | None:
+    """Publish the run; when it already failed, a GitHub failure while reporting is only a
+    warning (the run's own error decides the exit code; summary and outputs are written)."""
+    try:
+        outcome = publish(
+            result, ctx, promotion=promotion, gh=gh, decision=decision,
+            # Only a release takes the merged junit.xml as an asset: skip the re-parse else.
+            junit_xml=merged_junit([results_root]) if ctx.tag and result.suites else None,
+            environment=environment, check_name=check_name)
+    except ImmuError as e:
+        if not failed:
+            raise
+        output.warning(f"reporting the failure to GitHub failed too: {e}",
+                       title="immu: GitHub report incomplete")
+        return None
+    return {"wrote": list(outcome.wrote), "degraded": outcome.degraded}
+
+
+def merged_junit(paths: Iterable[Path]) -> bytes | None:
+    """One JUnit XML document holding every suite found under ``paths``; None if none."""
+    merged = JUnitXml(name="immu")
+    found = False
+    for path in junit_files(paths):
+        try:
+            doc = JUnitXml.fromfile(str(path))
+        except (JUnitXmlError, OSError, SyntaxError):
+            continue  # already reported as a suite error by the parser
+        suites = [doc] if isinstance(doc, TestSuite) else list(doc)
+        for suite in suites:
+            merged.add_testsuite(suite)
+            found = True
+    if not found:
+        return None
+    merged.update_statistics()  # type: ignore[no-untyped-call]
+    body: bytes = merged.tostring()  # type: ignore[no-untyped-call]
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + body

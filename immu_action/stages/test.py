@@ -1,17 +1,11 @@
-"""build -> test (-> push, report, promote in later stages), wired through the adapters.
-
-Every step after the build names the image by its ID (or digest once pushed), never by
-a mutable tag: the image under test is exactly the image that was built.
-"""
+"""The test stage: every selected suite in fresh containers of the image under test (by ID
+or digest, never a tag), on a private network with its healthy services; JUnit parsed,
+everything removed afterwards, on failure and cancellation too."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import docker
@@ -19,62 +13,12 @@ import docker
 from immu_action import output
 from immu_action.adapters.docker import engine, suites
 from immu_action.adapters.docker.sandbox import Sandbox, new_run_id
-from immu_action.adapters.git import git_facts
 from immu_action.adapters.signals import cancellable
 from immu_action.core.junit import NotJUnit, junit_files, parse_junit_partial
-from immu_action.core.labels import oci_labels
 from immu_action.core.outcome import classify
 from immu_action.core.results import RunResult, SuiteResult, TestResults
 from immu_action.errors import BadInput
 from immu_action.spec import ServiceSpec, Spec, SuiteSpec
-
-
-def log_to_stderr(text: str) -> None:
-    """Default log sink: the engine's and the containers' output, as it comes."""
-    sys.stderr.write(text)
-    sys.stderr.flush()
-
-
-@dataclass(frozen=True, kw_only=True)
-class BuildResult:
-    """The built image: ID (= config digest), local tag and the labels it carries."""
-
-    image_id: str
-    tag: str | None
-    labels: dict[str, str]
-
-
-def created_time(commit_time: datetime | None, *, dirty: bool) -> datetime:
-    """Time for the ``created`` label.
-
-    ``SOURCE_DATE_EPOCH`` wins; else the commit time of a clean checkout, so that
-    rebuilding one commit gives the same labels and, with the layer cache, the same
-    image ID; else (dirty tree, no git) the current time.
-    """
-    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
-    if epoch.isdigit():
-        return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
-    if commit_time is not None and not dirty:
-        return commit_time
-    return datetime.now(tz=timezone.utc)
-
-
-def local_tag(spec: Spec, sha: str | None) -> str | None:
-    """The local tag ``immu build`` gives an image (``repository:sha-<commit>``), for
-    ``immu test`` to find it; every later step names the image by ID or digest."""
-    return f"{spec.image.repository}:sha-{sha}" if sha else None
-
-
-def build(client: docker.DockerClient, spec: Spec, *, log: engine.LogSink) -> BuildResult:
-    """Build the spec's image with its labels plus OCI labels from git; return its ID."""
-    facts = git_facts(spec.path.parent)
-    labels = oci_labels(facts, created=created_time(facts.commit_time, dirty=facts.dirty))
-    tag = local_tag(spec, facts.sha)
-    with cancellable(), output.fenced_group(f"Build {spec.image.repository}"):
-        built = engine.build(
-            client, spec.image.build, labels=labels, tag=tag, log=log, what="image"
-        )
-    return BuildResult(image_id=built.image_id, tag=tag, labels=dict(built.labels))
 
 
 def select_suites(spec: Spec, names: Sequence[str] | None) -> list[SuiteSpec]:
@@ -90,14 +34,14 @@ def select_suites(spec: Spec, names: Sequence[str] | None) -> list[SuiteSpec]:
     return [s for n, s in spec.tests.items() if n in names]
 
 
-def test(
+def run_suites(
     client: docker.DockerClient,
     spec: Spec,
     *,
     image_id: str,
     suite_names: Sequence[str] | None = None,
     results_root: Path,
-    log: engine.LogSink = log_to_stderr,
+    log: engine.LogSink = output.log_to_stderr,
     run_id: str | None = None,
 ) -> RunResult:
     """Run every selected suite in fresh containers of ``image_id``; always clean up."""

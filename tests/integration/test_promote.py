@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from immu_action.adapters.registry.client import DOCKER_LIST, DOCKER_MANIFEST, digest_of
 from immu_action.adapters.registry.promotion import Provenance, Registries, promote, rollback, trace
 from immu_action.adapters.registry.verify import verify_pushed
+from immu_action.core.manifests import DOCKER_LIST, DOCKER_MANIFEST, digest_of
 from immu_action.errors import BadInput, PolicyRefused, RegistryError
 from tests.support import registry as support
 from tests.support.faultproxy import FaultProxy

@@ -15,7 +15,7 @@ from typing import Any
 import docker
 import pytest
 
-from immu_action import run as flow
+from immu_action import run as pipeline
 from immu_action.adapters.docker import suites
 from immu_action.adapters.github.client import client_for
 from immu_action.cli import main
@@ -43,7 +43,7 @@ def step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry_env: None,  #
            "GITHUB_EVENT_PATH": str(tmp_path / "no-event.json")}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(flow, "_github", lambda ctx: client_for(ctx, FAST))  # quick retries
+    monkeypatch.setattr(pipeline, "_github", lambda ctx: client_for(ctx, FAST))  # quick retries
     try:
         yield {"emu": emu, **files}
     finally:
@@ -226,7 +226,7 @@ def test_an_unexpected_exception_is_one_line_and_exit_4_reported(
     def broken(*_: Any, **__: Any) -> Any:
         raise KeyError("a bug")
 
-    monkeypatch.setattr(flow.pipeline, "test", broken)
+    monkeypatch.setattr(pipeline, "run_suites", broken)
     spec = write_project(tmp_path, busybox_image, """\
     version: 1
     image: {repository: local/immu-it/bug}

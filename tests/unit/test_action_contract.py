@@ -121,10 +121,10 @@ def test_immu_run_has_the_flags_the_action_documents() -> None:
 
 
 def test_the_program_writes_every_output_the_action_declares() -> None:
+    from immu_action.core.report import outputs
     from immu_action.core.results import RunResult
-    from immu_action.stages import report as reporting
 
-    written = reporting.outputs(RunResult(image_id="sha256:" + "0" * 64, repository="x/y"), None)
+    written = outputs(RunResult(image_id="sha256:" + "0" * 64, repository="x/y"), None)
     assert sorted(written) == sorted(OUTPUTS), (
         f"the program writes {sorted(written)}; action.yml declares {sorted(OUTPUTS)}")
 

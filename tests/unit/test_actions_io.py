@@ -82,6 +82,7 @@ def test_load_context_reads_the_event_file(tmp_path: Path) -> None:
 
 
 def test_results_json_output_stays_small_for_huge_failure_lists() -> None:
+    from immu_action.core.report import RESULTS_JSON_LIMIT, results_json
     from immu_action.core.results import (
         Failure,
         RunResult,
@@ -90,7 +91,6 @@ def test_results_json_output_stays_small_for_huge_failure_lists() -> None:
         TestResults,
         Totals,
     )
-    from immu_action.stages.report import RESULTS_JSON_LIMIT, results_json
 
     failures = tuple(Failure(suite="s", classname="c", name=f"t{i}", kind="failure",
                              message="boom", details="x" * 4000) for i in range(500))

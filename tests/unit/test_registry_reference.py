@@ -9,13 +9,6 @@ from pathlib import Path
 import pytest
 
 from immu_action.adapters.registry.auth import Credentials, load_credentials, parse_challenge
-from immu_action.adapters.registry.client import (
-    DOCKER_LIST,
-    DOCKER_MANIFEST,
-    config_digest,
-    parse_reference,
-    verify_digest,
-)
 from immu_action.adapters.registry.http import (
     RetryPolicy,
     Transport,
@@ -23,6 +16,8 @@ from immu_action.adapters.registry.http import (
     merge_scopes,
     scope_covers,
 )
+from immu_action.core.manifests import DOCKER_LIST, DOCKER_MANIFEST, config_digest, verify_digest
+from immu_action.core.references import parse_reference
 from immu_action.errors import BadInput, RegistryError
 
 DIGEST = "sha256:" + "a" * 64

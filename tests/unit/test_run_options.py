@@ -13,6 +13,7 @@ import pytest
 
 from immu_action.adapters.docker.suites import _extract_safely
 from immu_action.commands import _common as common
+from immu_action.core.policy import should_push
 from immu_action.core.results import (
     Failure,
     RunResult,
@@ -22,16 +23,6 @@ from immu_action.core.results import (
     Totals,
 )
 from immu_action.errors import BadInput
-from immu_action.run import should_push
-from tests.support.github_emulator.helpers import context
-
-
-class _Emu:  # context() only reads these two
-    url = "http://127.0.0.1:1"
-    token = "t"
-
-    class state:  # mimics GitHubEmulator.state
-        full_name = "acme/shop"
 
 
 @pytest.mark.parametrize(("event", "fork", "pushed"), [
@@ -41,10 +32,11 @@ class _Emu:  # context() only reads these two
 ])
 def test_push_auto_pushes_only_for_push_and_dispatch_never_for_prs_or_forks(
         event: str, fork: bool, pushed: bool) -> None:
-    ctx = context(_Emu(), event=event, fork=fork)  # type: ignore[arg-type]
-    assert should_push("auto", ctx) is pushed
-    assert should_push("auto", None) is False  # a laptop run pushes only when asked
-    assert should_push("true", ctx) is True and should_push("false", ctx) is False
+    assert should_push("auto", event_name=event, is_fork=fork) is pushed
+    # a laptop run (no event) pushes only when asked
+    assert should_push("auto", event_name=None, is_fork=False) is False
+    assert should_push("true", event_name=event, is_fork=fork) is True
+    assert should_push("false", event_name=event, is_fork=fork) is False
 
 
 def _run(*statuses: tuple[SuiteStatus, Totals]) -> RunResult:

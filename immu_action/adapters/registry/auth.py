@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from immu_action.core.references import DOCKER_HUB_HOSTS
 from immu_action.errors import BadInput
 
 IDENTITY_TOKEN_USER = "<token>"
@@ -46,7 +47,6 @@ class Credentials:
         return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
-DOCKER_HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 DOCKER_HUB_API = "registry-1.docker.io"
 
 

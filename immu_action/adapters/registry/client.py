@@ -1,4 +1,5 @@
-"""OCI distribution client on ``requests``: references, manifests, blobs, verification.
+"""OCI distribution client on ``requests``: manifests and blobs, verified (the formats and
+reference grammar are pure, in ``core.manifests`` and ``core.references``).
 
 Every manifest read is verified: the sha256 of the bytes must equal the digest asked
 for (or the one the registry announced), else the operation aborts with RegistryError.
@@ -7,126 +8,32 @@ Blobs are streamed (GET -> PUT with a fresh iterator per try), never held in mem
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
 
 import requests
 
-from immu_action.adapters.registry.auth import DOCKER_HUB_HOSTS, Credentials, load_credentials
+from immu_action.adapters.registry.auth import Credentials, load_credentials
 from immu_action.adapters.registry.http import (
     RETRY_STATUSES,
     Backoff,
     RetryPolicy,
     Transport,
 )
-from immu_action.core.tags import TAG_PATTERN
-from immu_action.errors import BadInput, RegistryError
+from immu_action.core.manifests import (
+    ACCEPT,
+    INDEX_TYPES,
+    Manifest,
+    digest_of,
+    parse_manifest,
+    verify_digest,
+)
+from immu_action.core.references import DIGEST_PATTERN, Reference, parse_reference
+from immu_action.errors import RegistryError
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
-MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
-ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
 CHUNK = 1 << 20
-
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REPO = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-DIGEST_PATTERN = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Reference:
-    """``host[:port]/repo[:tag][@digest]`` split into its parts."""
-
-    host: str
-    repository: str
-    tag: str | None = None
-    digest: str | None = None
-
-    def __str__(self) -> str:
-        text = f"{self.host}/{self.repository}"
-        text += f":{self.tag}" if self.tag else ""
-        return text + (f"@{self.digest}" if self.digest else "")
-
-
-def parse_reference(text: str, *, default_host: str | None = None) -> Reference:
-    """Parse an image reference; without a host part, ``default_host`` is used."""
-    rest, _, digest = text.strip().partition("@")
-    if digest and not DIGEST_PATTERN.match(digest):
-        raise BadInput(f"{text!r}: digest {digest!r} is not sha256:<64 hex> or sha512:<128 hex>")
-    head, _, last = rest.rpartition("/")
-    tag = None
-    if ":" in last:
-        last, tag = last.split(":", 1)
-    path = f"{head}/{last}" if head else last
-    first, _, remainder = path.partition("/")
-    if remainder and ("." in first or ":" in first or first == "localhost"):
-        host, repo = first, remainder
-    elif default_host:
-        host, repo = default_host, path
-    else:
-        raise BadInput(f"{text!r}: name the registry host, e.g. registry.example.com/team/app")
-    if host.lower() in DOCKER_HUB_HOSTS and "/" not in repo:
-        repo = f"library/{repo}"  # Docker Hub's official images: docker.io/alpine
-    if not _REPO.match(repo):
-        raise BadInput(f"{text!r}: repository {repo!r} must be lowercase path components "
-                       "of [a-z0-9] separated by '.', '_', '__', '-' or '/'")
-    if tag is not None and not TAG_PATTERN.match(tag):
-        raise BadInput(f"{text!r}: tag {tag!r} must match [A-Za-z0-9_][A-Za-z0-9._-]{{0,127}}")
-    return Reference(host=host, repository=repo, tag=tag, digest=digest or None)
-
-
-def digest_of(data: bytes, algorithm: str = "sha256") -> str:
-    """``algorithm:hex`` of ``data``."""
-    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
-
-
-def verify_digest(data: bytes, digest: str, what: str) -> None:
-    """Abort unless ``data`` hashes to ``digest``: the bytes are not the ones named."""
-    algorithm = digest.split(":", 1)[0]
-    actual = digest_of(data, algorithm)
-    if actual != digest:
-        raise RegistryError(f"{what}: content digest mismatch: asked for {digest}, the bytes "
-                            f"hash to {actual}; aborting (corrupted or tampered response)")
-
-
-def parse_manifest(data: bytes, what: str) -> dict[str, Any]:
-    """Manifest bytes -> JSON object, or RegistryError naming what was read."""
-    try:
-        doc = json.loads(data)
-    except ValueError as e:
-        raise RegistryError(f"{what}: manifest is not JSON") from e
-    if not isinstance(doc, dict):
-        raise RegistryError(f"{what}: manifest is not a JSON object")
-    return doc
-
-
-def config_digest(manifest_bytes: bytes, media_type: str) -> str:
-    """The image config digest of a single-image manifest (the local image ID)."""
-    if media_type not in MANIFEST_TYPES:
-        raise RegistryError(f"manifest of type {media_type} has no single image config; "
-                            "expected an image manifest, not an index")
-    config = parse_manifest(manifest_bytes, "image manifest").get("config")
-    if not isinstance(config, dict) or not isinstance(config.get("digest"), str):
-        raise RegistryError("image manifest has no config.digest")
-    return str(config["digest"])
-
-
-@dataclass(frozen=True, kw_only=True)
-class Manifest:
-    """Manifest bytes exactly as stored, with their media type and verified digest."""
-
-    data: bytes
-    media_type: str
-    digest: str
 
 
 class RegistryHTTPError(RegistryError):
@@ -321,3 +228,7 @@ class RegistryClient:
         self.upload_blob(repo, digest, body if body is not None
                          else self.blob_stream(from_repo, digest), location=r.headers["Location"])
         return "copied"
+
+
+__all__ = ["INDEX_TYPES", "Manifest", "Reference", "RegistryClient", "RegistryHTTPError",
+           "digest_of", "parse_manifest", "parse_reference", "verify_digest"]

@@ -21,10 +21,10 @@ import requests
 
 from immu_action.adapters.registry.auth import (
     DOCKER_HUB_API,
-    DOCKER_HUB_HOSTS,
     Credentials,
     parse_challenge,
 )
+from immu_action.core.references import DOCKER_HUB_HOSTS
 from immu_action.errors import BadInput, RegistryError
 
 Body = bytes | Callable[[], Iterable[bytes]] | None

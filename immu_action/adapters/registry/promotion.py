@@ -23,7 +23,15 @@ from immu_action.adapters.registry.client import (
 )
 from immu_action.adapters.registry.copy import CopyStats, ensure_content
 from immu_action.adapters.signals import HelperPool
-from immu_action.core.audit import EMPTY_BLOB, EMPTY_DIGEST, Action, AuditRecord
+from immu_action.core.audit import (
+    EMPTY_BLOB,
+    EMPTY_DIGEST,
+    Action,
+    AuditRecord,
+    earlier_digests,
+    rollback_candidates,
+)
+from immu_action.core.immutability import check_immutable
 from immu_action.errors import BadInput, ImmuError, PolicyRefused, RegistryError
 
 DEFAULT_MUTABLE = ("latest",)
@@ -101,17 +109,6 @@ def parse_targets(source: Reference, targets: Sequence[str]) -> list[Reference]:
     return refs
 
 
-def _check_immutable(current: list[tuple[Reference, str | None]], digest: str,
-                     mutable: Collection[str], action: str) -> None:
-    """Refuse (before any write) when an immutable tag would move."""
-    refused = [f"{ref} points at {now}, wanted {digest}" for ref, now in current
-               if now is not None and now != digest and ref.tag not in mutable]
-    if refused:
-        raise PolicyRefused(f"{action} refused: immutable tag(s) would move: "
-                            + "; ".join(refused) + ". Tags only move when declared mutable "
-                            "(--mutable TAG / promote.mutable in immu.yml).")
-
-
 def promote(source: str, targets: Sequence[str], *, mutable: Collection[str] = DEFAULT_MUTABLE,
             provenance: Provenance | None = None, registries: Registries | None = None,
             action: Action = "promote", audit: bool = True) -> PromotionResult:
@@ -129,7 +126,8 @@ def promote(source: str, targets: Sequence[str], *, mutable: Collection[str] = D
     # One pool for both rounds: the write round reuses the read round's threads.
     with HelperPool(max_workers=8) as pool:
         manifest, current = _read_phase(pool, registries, src, refs)
-        _check_immutable(current, manifest.digest, mutable, action)
+        check_immutable([(str(ref), ref.tag, now) for ref, now in current], manifest.digest,
+                        mutable, action)
         written = _write_phase(pool, registries, src, manifest, current, audit,
                                provenance, action, source)
         unchanged = {str(ref): pool.submit(_missing_record, registries, ref, manifest,
@@ -240,22 +238,6 @@ def _record(client: RegistryClient, ref: Reference, manifest: Manifest, previous
     return write_record(client, ref.repository, record, manifest, when)
 
 
-def rollback_candidates(records: Sequence[AuditRecord], current: str | None) -> list[str]:
-    """Earlier digests to roll back to, newest first.
-
-    Only digests that were promoted count; the current one and any digest a later
-    rollback moved away from are excluded, so repeated ``--steps 1`` walks further back
-    instead of toggling between two digests.
-    """
-    abandoned = {r.previous_digest for r in records if r.action == "rollback"}
-    out: list[str] = []
-    for r in records:
-        if r.action == "promote" and r.digest != current and r.digest not in abandoned \
-                and r.digest not in out:
-            out.append(r.digest)
-    return out
-
-
 def rollback(target: str, *, to: str | None = None, steps: int = 1,
              mutable: Collection[str] = DEFAULT_MUTABLE, provenance: Provenance | None = None,
              registries: Registries | None = None) -> PromotionResult:
@@ -320,17 +302,7 @@ class TraceResult:
                 "run_url": newest.run_url if newest else None,
                 "tests": dict(newest.tests) if newest and newest.tests else None,
                 "history": [{"record": d, **r.as_dict()} for d, r in self.records],
-                "earlier_digests": _earlier(self.records, self.digest)}
-
-
-def _earlier(records: Sequence[tuple[str, AuditRecord]], current: str | None) -> list[str]:
-    """Distinct digests the tag pointed at before, newest first."""
-    out: list[str] = []
-    for _, r in records:
-        for d in (r.digest, r.previous_digest):
-            if d and d != current and d not in out:
-                out.append(d)
-    return out
+                "earlier_digests": earlier_digests(self.records, self.digest)}
 
 
 def trace(target: str, *, limit: int = 100,

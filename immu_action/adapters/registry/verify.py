@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from immu_action.adapters.registry.client import (
-    INDEX_TYPES,
-    RegistryClient,
-    config_digest,
-    parse_manifest,
-    parse_reference,
-)
+from immu_action.adapters.registry.client import RegistryClient
+from immu_action.core.manifests import INDEX_TYPES, config_digest, parse_manifest
+from immu_action.core.references import parse_reference
 from immu_action.errors import RegistryError
 
 

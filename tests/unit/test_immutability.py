@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from immu_action.core.floating import (
+from immu_action.core.immutability import (
     held_back,
     is_exact,
     mutable_tags,

@@ -1,4 +1,5 @@
-"""Which promoted tags may move, and whether a release may move them (pure).
+"""Which promoted tags may move, whether a release may move them, and the refusal when an
+immutable one would (pure).
 
 The rule (as docker/metadata-action users expect, plus "never backwards"):
 
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from immu_action.core.tags import RefInfo, render_tags, semver, template_fields
+from immu_action.errors import PolicyRefused
 
 FloatingRule = Literal["highest", "newest"]
 FLOATING_RULES: tuple[FloatingRule, ...] = ("highest", "newest")
@@ -110,3 +112,16 @@ def held_back(pairs: Sequence[tuple[str, str]], *, version: str, sha: str,
                 f"`{tag}` stays on {top}: {version} is older, and floating tags only move "
                 "forward (promote.floating: newest makes them follow the newest release)")))
     return out
+
+
+def check_immutable(current: Sequence[tuple[str, str | None, str | None]], digest: str,
+                    mutable: Collection[str], action: str) -> None:
+    """Refuse (before any write) when an immutable tag would move: ``current`` holds
+    (reference, tag, the digest it points at now) per target."""
+    refused = [f"{ref} points at {now}, wanted {digest}" for ref, tag, now in current
+               if now is not None and now != digest and tag not in mutable]
+    if refused:
+        raise PolicyRefused(f"{action} refused: immutable tag(s) would move: "
+                            + "; ".join(refused) + ". Exact tags ({version}, {sha}...) never "
+                            "move; floating ones do (--mutable TAG / promote.mutable in "
+                            "immu.yml for more).")

@@ -1,0 +1,60 @@
+"""The build stage: the spec's image, labelled with the commit (OCI labels), named by ID."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import docker
+
+from immu_action import output
+from immu_action.adapters.docker import engine
+from immu_action.adapters.git import git_facts
+from immu_action.adapters.signals import cancellable
+from immu_action.core.labels import oci_labels
+from immu_action.spec import Spec
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildResult:
+    """The built image: ID (= config digest), local tag and the labels it carries."""
+
+    image_id: str
+    tag: str | None
+    labels: dict[str, str]
+
+
+def created_time(commit_time: datetime | None, *, dirty: bool) -> datetime:
+    """Time for the ``created`` label.
+
+    ``SOURCE_DATE_EPOCH`` wins; else the commit time of a clean checkout, so that
+    rebuilding one commit gives the same labels and, with the layer cache, the same
+    image ID; else (dirty tree, no git) the current time.
+    """
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+    if commit_time is not None and not dirty:
+        return commit_time
+    return datetime.now(tz=timezone.utc)
+
+
+def local_tag(spec: Spec, sha: str | None) -> str | None:
+    """The local tag ``immu build`` gives an image (``repository:sha-<commit>``), for
+    ``immu test`` to find it; every later step names the image by ID or digest."""
+    return f"{spec.image.repository}:sha-{sha}" if sha else None
+
+
+def build(client: docker.DockerClient, spec: Spec, *, log: engine.LogSink) -> BuildResult:
+    """Build the spec's image with its labels plus OCI labels from git; return its ID."""
+    facts = git_facts(spec.path.parent)
+    labels = oci_labels(facts, created=created_time(facts.commit_time, dirty=facts.dirty))
+    tag = local_tag(spec, facts.sha)
+    with cancellable(), output.fenced_group(f"Build {spec.image.repository}"):
+        built = engine.build(
+            client, spec.image.build, labels=labels, tag=tag, log=log, what="image"
+        )
+    return BuildResult(image_id=built.image_id, tag=tag, labels=dict(built.labels))
+
+
