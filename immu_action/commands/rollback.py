@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from immu_action.commands._common import add_json_argument
-from immu_action.commands.promote import (
+from immu_action.commands._registry import (
     add_registry_arguments,
     mutable_from,
     print_result,
@@ -29,7 +29,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Roll back; exit 3 for an immutable tag, 2 when there is nothing to roll back to."""
-    from immu_action.adapters.registry.promotion import Registries, rollback
+    from immu_action.adapters.registry.history import rollback
+    from immu_action.adapters.registry.promotion import Registries
 
     result = rollback(args.target, to=args.to, steps=args.steps, mutable=mutable_from(args),
                       provenance=provenance_from(args),

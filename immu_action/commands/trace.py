@@ -6,11 +6,11 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from immu_action.commands._common import add_json_argument
-from immu_action.commands.promote import add_registry_arguments
+from immu_action.commands._registry import add_registry_arguments
 from immu_action.output import emit_json, say
 
 if TYPE_CHECKING:
-    from immu_action.adapters.registry.promotion import TraceResult
+    from immu_action.adapters.registry.history import TraceResult
 
 
 def register(sub: Any) -> None:
@@ -44,7 +44,8 @@ def _human(result: TraceResult) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the trace."""
-    from immu_action.adapters.registry.promotion import Registries, trace
+    from immu_action.adapters.registry.history import trace
+    from immu_action.adapters.registry.promotion import Registries
 
     result = trace(args.target, limit=args.limit,
                    registries=Registries(insecure=args.insecure_registry))

@@ -21,6 +21,7 @@ from immu_action import output
 from immu_action.adapters import actions
 from immu_action.adapters.github.client import GitHubClient, GitHubPermissionError
 from immu_action.adapters.github.release import record_deployment, upsert_release
+from immu_action.core.annotations import failure_annotations
 from immu_action.core.context import GitHubContext
 from immu_action.core.junit import junit_files
 from immu_action.core.policy import PromotionDecision
@@ -35,7 +36,6 @@ from immu_action.core.results import RunResult
 from immu_action.core.summary import (
     CHECK_RUN_NAME,
     STEP_SUMMARY_LIMIT,
-    failure_annotations,
     run_markdown,
     short_id,
     status_description,

@@ -9,7 +9,8 @@ import uuid
 import pytest
 
 from immu_action.adapters.registry.audit import history, record_names
-from immu_action.adapters.registry.promotion import Provenance, Registries, promote, trace
+from immu_action.adapters.registry.history import trace
+from immu_action.adapters.registry.promotion import Provenance, Registries, promote
 from immu_action.core.audit import is_record_name, record_prefix
 from immu_action.errors import RegistryError
 from tests.support import registry as support

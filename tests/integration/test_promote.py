@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from immu_action.adapters.registry.promotion import Provenance, Registries, promote, rollback, trace
+from immu_action.adapters.registry.history import rollback, trace
+from immu_action.adapters.registry.promotion import Provenance, Registries, promote
 from immu_action.adapters.registry.verify import verify_pushed
 from immu_action.core.manifests import DOCKER_LIST, DOCKER_MANIFEST, digest_of
 from immu_action.errors import BadInput, PolicyRefused, RegistryError

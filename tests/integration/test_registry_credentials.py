@@ -20,8 +20,8 @@ import pytest
 from immu_action.adapters.registry import auth as registry_auth
 from immu_action.adapters.registry.auth import load_credentials
 from immu_action.adapters.registry.client import RegistryClient
-from immu_action.adapters.registry.http import RetryPolicy
 from immu_action.adapters.registry.promotion import Registries, promote
+from immu_action.adapters.registry.retry import RetryPolicy
 from immu_action.errors import BadInput, RegistryError
 from tests.support import registry as support
 from tests.support.faultproxy import FaultProxy, Rule

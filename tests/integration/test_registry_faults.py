@@ -14,8 +14,9 @@ import pytest
 
 from immu_action.adapters.registry.auth import Credentials
 from immu_action.adapters.registry.client import RegistryClient
-from immu_action.adapters.registry.http import RetryPolicy
-from immu_action.adapters.registry.promotion import Registries, promote, trace
+from immu_action.adapters.registry.history import trace
+from immu_action.adapters.registry.promotion import Registries, promote
+from immu_action.adapters.registry.retry import RetryPolicy
 from immu_action.errors import RegistryError
 from tests.support import registry as support
 from tests.support.faultproxy import FaultProxy, Rule

@@ -16,7 +16,7 @@ import docker
 import pytest
 
 from immu_action import run as pipeline
-from immu_action.adapters.docker import suites
+from immu_action.adapters.docker import results
 from immu_action.adapters.github.client import client_for
 from immu_action.cli import main
 from tests.integration.test_pipeline_docker import assert_clean, write_project
@@ -155,7 +155,7 @@ def test_a_service_that_cannot_be_had_is_reported(
 def test_a_test_container_whose_results_are_over_the_limit_is_reported(
         tmp_path: Path, busybox_image: str, step: dict[str, Any],
         monkeypatch: pytest.MonkeyPatch, docker_client: docker.DockerClient) -> None:
-    monkeypatch.setattr(suites, "MAX_RESULTS_BYTES", 1024 * 1024)
+    monkeypatch.setattr(results, "MAX_RESULTS_BYTES", 1024 * 1024)
     spec = write_project(tmp_path, busybox_image, """\
     version: 1
     image: {repository: local/immu-it/big-results}

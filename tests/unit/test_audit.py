@@ -8,7 +8,6 @@ import json
 
 import pytest
 
-from immu_action.adapters.registry.promotion import rollback_candidates
 from immu_action.core.audit import (
     AUDIT_MEDIA_TYPE,
     EMPTY_BLOB,
@@ -21,6 +20,7 @@ from immu_action.core.audit import (
     record_manifest,
     record_name,
     record_stamp,
+    rollback_candidates,
 )
 from immu_action.core.tags import tag_problem
 

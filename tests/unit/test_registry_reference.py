@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from immu_action.adapters.registry.auth import Credentials, load_credentials, parse_challenge
-from immu_action.adapters.registry.http import (
-    RetryPolicy,
-    Transport,
-    is_loopback,
+from immu_action.adapters.registry.auth import (
+    Credentials,
+    load_credentials,
     merge_scopes,
+    parse_challenge,
     scope_covers,
 )
+from immu_action.adapters.registry.http import Transport, is_loopback
+from immu_action.adapters.registry.retry import RetryPolicy
 from immu_action.core.manifests import DOCKER_LIST, DOCKER_MANIFEST, config_digest, verify_digest
 from immu_action.core.references import parse_reference
 from immu_action.errors import BadInput, RegistryError

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from immu_action.adapters.docker.suites import _extract_safely
+from immu_action.adapters.docker.results import _extract_safely
 from immu_action.commands import _common as common
 from immu_action.core.policy import should_push
 from immu_action.core.results import (

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from immu_action.core import summary
+from immu_action.core.annotations import (
+    ANNOTATION_TEXT_LIMIT,
+    ANNOTATION_TITLE_LIMIT,
+    FALLBACK_PATH,
+    batched,
+)
+from immu_action.core.annotations import failure_annotations as annotations
 from immu_action.core.junit import parse_junit
 from immu_action.core.results import (
     Failure,
@@ -21,12 +27,7 @@ from immu_action.core.results import (
     suite_crash,
 )
 from immu_action.core.summary import (
-    ANNOTATION_TEXT_LIMIT,
-    ANNOTATION_TITLE_LIMIT,
-    FALLBACK_PATH,
     STATUS_DESCRIPTION_LIMIT,
-    annotations,
-    batched,
     results_markdown,
     run_markdown,
     status_description,
@@ -226,10 +227,6 @@ def test_annotations_locations_and_fallback() -> None:
     }
     with pytest.raises(dataclasses.FrozenInstanceError):
         first.path = "x"  # type: ignore[misc]
-
-
-def test_failure_annotations_is_the_same_function() -> None:
-    assert summary.failure_annotations is annotations
 
 
 def test_annotations_respect_github_sizes() -> None:

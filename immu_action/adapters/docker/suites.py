@@ -22,6 +22,7 @@ import requests
 from docker.models.containers import Container
 
 from immu_action.adapters.docker.engine import LogSink, retry
+from immu_action.adapters.docker.results import copy_results
 from immu_action.adapters.docker.sandbox import Sandbox
 from immu_action.adapters.signals import start_helper
 from immu_action.errors import EngineError
@@ -31,7 +32,6 @@ LOG_TAIL_LINES = 40
 STOP_GRACE_S = 5  # SIGTERM, then SIGKILL after this many seconds (`docker stop -t`)
 HEALTH_POLL_S = 0.2
 WAIT_SLICE_S = 1.0  # longest single wait of the main thread on a suite (see _wait_exit)
-MAX_RESULTS_BYTES = 512 * 1024 * 1024  # refuse to copy out more than this from a container
 
 
 class ServiceNotReady(Exception):
@@ -255,56 +255,3 @@ def _make_results_dir(container: Container, path: str) -> None:
             base = base.parent
         except docker.errors.APIError as e:
             raise EngineError(f"creating results directory {path} failed: {e.explanation}") from e
-
-
-def copy_results(container: Container, path: str, dest: Path) -> bool:
-    """Copy the container's results directory into ``dest``; False when it does not exist.
-
-    The archive response is closed on every way out: while the engine still streams an
-    archive it holds the container, and removing the container would wait forever (a
-    results directory over the limit used to hang the cleanup). docker-py's ``get_archive``
-    hides the response, so the request is made through its client's own ``_get``.
-    """
-    dest.mkdir(parents=True, exist_ok=True)
-    api = container.client.api
-    try:
-        response = api._get(api._url("/containers/{0}/archive", container.id),
-                            params={"path": path}, stream=True,
-                            headers={"Accept-Encoding": "identity"})
-        api._raise_for_status(response)
-    except docker.errors.NotFound:
-        return False
-    except (docker.errors.APIError, requests.exceptions.RequestException) as e:
-        raise EngineError(f"copying results {path} out of the container failed: {e}") from e
-    buf = io.BytesIO()
-    try:
-        for chunk in response.iter_content(64 * 1024):
-            buf.write(chunk)
-            if buf.tell() > MAX_RESULTS_BYTES:
-                raise EngineError(f"results directory {path} is larger than "
-                                  f"{MAX_RESULTS_BYTES} bytes")
-    except requests.exceptions.RequestException as e:
-        raise EngineError(f"copying results {path} out of the container failed: {e}") from e
-    finally:
-        response.close()
-    buf.seek(0)
-    with tarfile.open(fileobj=buf, mode="r") as tar:
-        _extract_safely(tar, dest)
-    return True
-
-
-def _extract_safely(tar: tarfile.TarFile, dest: Path) -> None:
-    """Extract regular files and directories only, never outside ``dest`` (untrusted tar)."""
-    root = dest.resolve()
-    for member in tar.getmembers():
-        parts = PurePosixPath(member.name).parts[1:]  # drop the results dir's own name
-        if not parts or any(p in ("..", "") for p in parts) or member.name.startswith("/"):
-            continue
-        target = root.joinpath(*parts)
-        if member.isdir():
-            target.mkdir(parents=True, exist_ok=True)
-        elif member.isfile():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            source = tar.extractfile(member)
-            if source is not None:
-                target.write_bytes(source.read())

@@ -14,7 +14,7 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -200,3 +200,32 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     params = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
               for m in _PARAM.finditer(rest)}
     return scheme.lower(), params
+
+
+def _scope_map(items: Iterable[str]) -> tuple[dict[str, set[str]], set[str]]:
+    """Scope items -> ({repository name: actions}, other items as they are)."""
+    repos: dict[str, set[str]] = {}
+    other: set[str] = set()
+    for item in items:
+        kind, _, rest = item.partition(":")
+        name, _, actions = rest.rpartition(":")
+        if kind == "repository" and name and actions:
+            repos.setdefault(name, set()).update(a for a in actions.split(",") if a)
+        else:
+            other.add(item)
+    return repos, other
+
+
+def merge_scopes(items: Iterable[str]) -> tuple[str, ...]:
+    """One scope list asking for everything ``items`` ask for, one entry per repository."""
+    repos, other = _scope_map(items)
+    return (*sorted(other), *(f"repository:{name}:{','.join(sorted(actions))}"
+                              for name, actions in sorted(repos.items())))
+
+
+def scope_covers(granted: Iterable[str], wanted: Iterable[str]) -> bool:
+    """True when a token asked for ``granted`` was asked for everything in ``wanted``."""
+    have, have_other = _scope_map(granted)
+    need, need_other = _scope_map(wanted)
+    return need_other <= have_other and all(
+        actions <= have.get(name, set()) for name, actions in need.items())

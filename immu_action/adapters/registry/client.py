@@ -16,12 +16,8 @@ from urllib.parse import quote
 import requests
 
 from immu_action.adapters.registry.auth import Credentials, load_credentials
-from immu_action.adapters.registry.http import (
-    RETRY_STATUSES,
-    Backoff,
-    RetryPolicy,
-    Transport,
-)
+from immu_action.adapters.registry.http import Transport
+from immu_action.adapters.registry.retry import RETRY_STATUSES, Backoff, RetryPolicy
 from immu_action.core.manifests import (
     ACCEPT,
     INDEX_TYPES,

@@ -8,13 +8,11 @@ scope) and tries once more; a second 401, or a 403, is final.
 
 from __future__ import annotations
 
-import email.utils
 import ipaddress
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import requests
@@ -22,86 +20,20 @@ import requests
 from immu_action.adapters.registry.auth import (
     DOCKER_HUB_API,
     Credentials,
+    merge_scopes,
     parse_challenge,
+    scope_covers,
 )
+from immu_action.adapters.registry.retry import (
+    RETRY_STATUSES,
+    Backoff,
+    RetryPolicy,
+)
+from immu_action.adapters.registry.tokens import fetch_token
 from immu_action.core.references import DOCKER_HUB_HOSTS
 from immu_action.errors import BadInput, RegistryError
 
 Body = bytes | Callable[[], Iterable[bytes]] | None
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-OAUTH_CLIENT_ID = "immu-action"  # the client_id of the OAuth2 token form
-
-
-@dataclass(frozen=True, kw_only=True)
-class RetryPolicy:
-    """Bounded exponential backoff: ``attempts`` tries, waits capped each and in total."""
-
-    attempts: int = 5
-    base_s: float = 0.5
-    max_wait_s: float = 30.0
-    max_total_s: float = 90.0
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to wait before try ``attempt + 1`` (``Retry-After`` wins, within the cap)."""
-        wanted = retry_after if retry_after is not None else self.base_s * (2 ** (attempt - 1))
-        return max(0.0, min(wanted, self.max_wait_s))
-
-
-class Backoff:
-    """The tries and waits one retried operation has spent under a ``RetryPolicy``."""
-
-    def __init__(self, policy: RetryPolicy, sleep: Callable[[float], None]) -> None:
-        self.policy, self.sleep = policy, sleep
-        self.attempt, self.waited = 0, 0.0
-
-    def next_try(self) -> int:
-        """Count one more try; returns its number (from 1)."""
-        self.attempt += 1
-        return self.attempt
-
-    @property
-    def last_try(self) -> bool:
-        """True when the policy allows no further try."""
-        return self.attempt >= self.policy.attempts
-
-    def pause(self, retry_after: str | None) -> bool:
-        """Sleep before the next try (``Retry-After`` honoured) and return True, or return
-        False without sleeping when that would pass the policy's total wait."""
-        pause = self.policy.delay(self.attempt, retry_after_seconds(retry_after))
-        if self.waited + pause > self.policy.max_total_s:
-            return False
-        self.sleep(pause)
-        self.waited += pause
-        return True
-
-
-def _scope_map(items: Iterable[str]) -> tuple[dict[str, set[str]], set[str]]:
-    """Scope items -> ({repository name: actions}, other items as they are)."""
-    repos: dict[str, set[str]] = {}
-    other: set[str] = set()
-    for item in items:
-        kind, _, rest = item.partition(":")
-        name, _, actions = rest.rpartition(":")
-        if kind == "repository" and name and actions:
-            repos.setdefault(name, set()).update(a for a in actions.split(",") if a)
-        else:
-            other.add(item)
-    return repos, other
-
-
-def merge_scopes(items: Iterable[str]) -> tuple[str, ...]:
-    """One scope list asking for everything ``items`` ask for, one entry per repository."""
-    repos, other = _scope_map(items)
-    return (*sorted(other), *(f"repository:{name}:{','.join(sorted(actions))}"
-                              for name, actions in sorted(repos.items())))
-
-
-def scope_covers(granted: Iterable[str], wanted: Iterable[str]) -> bool:
-    """True when a token asked for ``granted`` was asked for everything in ``wanted``."""
-    have, have_other = _scope_map(granted)
-    need, need_other = _scope_map(wanted)
-    return need_other <= have_other and all(
-        actions <= have.get(name, set()) for name, actions in need.items())
 
 
 def is_loopback(host: str) -> bool:
@@ -118,19 +50,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """``Retry-After`` as seconds (delta-seconds or an HTTP date), None when absent/invalid."""
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 class Transport:
@@ -271,7 +190,7 @@ class Transport:
             return self.session.request(method, url, headers=all_headers, data=data,
                                         stream=stream, timeout=self.timeout,
                                         allow_redirects=method in ("GET", "HEAD"),
-                                        **self._environment(url))
+                                        **self.environment(url))
         except requests.exceptions.InvalidURL as e:
             raise BadInput(f"registry host {self.host!r} gives an invalid URL") from e
         except requests.RequestException as e:
@@ -281,7 +200,7 @@ class Transport:
                                     f"over {self.scheme}?") from e
             return None
 
-    def _environment(self, url: str) -> dict[str, Any]:
+    def environment(self, url: str) -> dict[str, Any]:
         """``proxies`` and ``verify`` for ``url``'s origin from the environment, as requests'
         trust_env would give them, computed once per origin."""
         origin = "/".join(url.split("/", 3)[:3])
@@ -307,7 +226,7 @@ class Transport:
                 token = self._covering(scope)
                 if token is None:
                     wanted = merge_scopes([*scope, *self._announced])
-                    token = self._tokens[wanted] = self._fetch_token(params, wanted)
+                    token = self._tokens[wanted] = fetch_token(self, params, wanted)
         return f"Bearer {token}"
 
     def _covering(self, scope: tuple[str, ...]) -> str | None:
@@ -336,72 +255,9 @@ class Transport:
                 # Expired (or granted less than asked): drop it, ask again for everything.
                 self._tokens = {k: t for k, t in self._tokens.items() if f"Bearer {t}" != sent}
                 wanted = merge_scopes([*scope, *self._announced])
-                self._tokens[wanted] = self._fetch_token(params, wanted)
+                self._tokens[wanted] = fetch_token(self, params, wanted)
 
-    def _fetch_token(self, params: dict[str, str], scope: tuple[str, ...]) -> str:
-        """The Bearer token flow for ``scope``.
-
-        With an identity token (``docker login`` stored a refresh token): the OAuth2 form,
-        ``POST realm`` grant_type=refresh_token, falling back to GET when the token service
-        has no OAuth2 endpoint (404/405). Otherwise ``GET realm?service=&scope=`` with Basic
-        credentials if any (anonymous pulls get a token too).
-        """
-        realm = params.get("realm")
-        if not realm:
-            raise RegistryError(f"{self.host}: Bearer challenge without a realm")
-        creds = self.credentials
-        if creds is not None and creds.identity_token:
-            form = {"grant_type": "refresh_token", "refresh_token": creds.password,
-                    "client_id": OAUTH_CLIENT_ID, "scope": " ".join(scope),
-                    "service": params.get("service", "")}
-            reply = self._token_call("POST", realm, data=form)
-            if reply.status_code not in (404, 405):
-                return self._token_from(reply, realm, "identity token")
-        query = [("service", params["service"])] if "service" in params else []
-        query += [("scope", s) for s in scope]
-        headers = {"Authorization": creds.basic_header()} if creds else {}
-        return self._token_from(self._token_call("GET", realm, params=query, headers=headers),
-                                realm, "credentials")
-
-    def _token_call(self, method: str, realm: str, **kwargs: Any) -> requests.Response:
-        """One call to the token service, retried on 429, 5xx and connection errors."""
-        backoff = Backoff(self.retry, self.sleep)
-        while True:
-            attempt = backoff.next_try()
-            try:
-                reply: requests.Response | None = self.session.request(
-                    method, realm, timeout=self.timeout, **self._environment(realm), **kwargs)
-            except requests.RequestException as e:
-                if backoff.last_try:
-                    raise RegistryError(f"{self.host}: token service {realm} failed after "
-                                        f"{attempt} tries: {type(e).__name__}") from e
-                reply = None
-            if reply is not None and reply.status_code not in RETRY_STATUSES:
-                return reply
-            if reply is not None and backoff.last_try:
-                raise RegistryError(f"{self.host}: token service {realm} answered HTTP "
-                                    f"{reply.status_code} {attempt} times; retry later")
-            if not backoff.pause(reply.headers.get("Retry-After") if reply is not None else None):
-                raise RegistryError(f"{self.host}: gave up on token service {realm} after "
-                                    f"{attempt} tries and {backoff.waited:.1f}s of backoff")
-
-    def _token_from(self, reply: requests.Response, realm: str, what: str) -> str:
-        """The token of a token-service answer, or a clear error without the secret."""
-        if reply.status_code in (400, 401, 403):
-            again = ("run `docker login` again: the identity token was revoked or expired"
-                     if what == "identity token" else
-                     f"run `docker login {self.host}` or set "
-                     "IMMU_REGISTRY_USERNAME/IMMU_REGISTRY_PASSWORD")
-            raise RegistryError(f"{self.host}: token service refused the {what} "
-                                f"{self._who()} (HTTP {reply.status_code}); {again}")
-        try:
-            data = reply.json()
-            return str(data.get("token") or data["access_token"])
-        except (ValueError, KeyError, AttributeError) as e:
-            raise RegistryError(f"{self.host}: token service {realm} answered HTTP "
-                                f"{reply.status_code} without a token") from e
-
-    def _who(self) -> str:
+    def who(self) -> str:
         """Which identity we used, without the secret."""
         if not self.credentials:
             return ("(anonymous: no credentials found in IMMU_REGISTRY_USERNAME/PASSWORD or in "
@@ -416,6 +272,6 @@ class Transport:
         action = "push to" if write else "read"
         return RegistryError(
             f"{self.host}: HTTP {response.status_code}: not allowed to {action} repository "
-            f"{repo!r} with the credentials {self._who()}; run `docker login {self.host}` "
+            f"{repo!r} with the credentials {self.who()}; run `docker login {self.host}` "
             "or set IMMU_REGISTRY_USERNAME/IMMU_REGISTRY_PASSWORD to an account with "
             f"{'push' if write else 'pull'} access")
