@@ -56,6 +56,7 @@ class RunOutcome:
     promotion: Mapping[str, Any] | None
     promotion_refused: str | None
     report: Mapping[str, Any] | None
+    staging_tag: str | None = None
 
 
 class _Progress:
@@ -69,6 +70,7 @@ class _Progress:
         self.refused: str | None = None
         self.decision: PromotionDecision | None = None
         self.error: ImmuError | None = None
+        self.staging_tag: str | None = None
 
     def fail(self, error: BaseException) -> None:
         """Record ``error`` as the run's failure at the current stage."""
@@ -106,7 +108,7 @@ def run(client: docker.DockerClient, spec: Spec, opts: RunOptions,
         raise p.error
     assert p.built is not None
     return RunOutcome(run=p.result, build=p.built, promotion=p.promoted,
-                      promotion_refused=p.refused, report=report)
+                      promotion_refused=p.refused, report=report, staging_tag=p.staging_tag)
 
 
 def _stages(client: docker.DockerClient, spec: Spec, opts: RunOptions,
@@ -121,8 +123,8 @@ def _stages(client: docker.DockerClient, spec: Spec, opts: RunOptions,
     if should_push(opts.push, event_name=ctx.event_name if ctx else None,
                    is_fork=bool(ctx and ctx.is_fork)):
         p.stage = "push"
-        digest, image_id = push_image(client, spec, built, sha=sha, ctx=ctx,
-                                      insecure=opts.insecure_registry)
+        digest, image_id, p.staging_tag = push_image(client, spec, built, sha=sha, ctx=ctx,
+                                                     insecure=opts.insecure_registry)
         p.result = replace(p.result, digest=digest)
     p.stage = "tests"
     result = run_suites(client, spec, image_id=image_id, suite_names=opts.suites,

@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     common.print_outcome(outcome.run)
     if args.json:
         emit_json({**outcome.run.as_dict(), "tag": outcome.build.tag,
+                   "staging_tag": outcome.staging_tag,
                    "labels": outcome.build.labels, "promotion": outcome.promotion,
                    "promotion_refused": outcome.promotion_refused, "report": outcome.report})
     code = common.exit_code(outcome.run, policy)

@@ -226,7 +226,9 @@ def run_markdown(run: RunResult, *, sections: Sequence[str] = (), limit: int = 6
     # Wall time of the suites, not the sum of test case times (which misses setup and crashes).
     totals = replace(run.totals, duration_s=sum(s.duration_s for s in run.suites))
     line = totals_line(totals)
-    if not run.ok and totals.ok:  # e.g. the command exited 1 yet its JUnit shows no failure
+    if run.failure is not None and not run.suites:
+        line = "No suite ran: the run stopped before the tests."
+    elif not run.ok and totals.ok and run.suites:  # a suite failed without a failing case
         line += "  \nA suite failed without a failing test case: see its status below."
     head = (
         f"## immu: {verdict}\n\n{failure_section(run)}{_image_lines(run)}\n"

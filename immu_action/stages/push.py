@@ -9,9 +9,11 @@ import docker
 
 from immu_action import output
 from immu_action.adapters.docker import engine, push
+from immu_action.adapters.registry.client import RegistryClient
 from immu_action.adapters.registry.promotion import Registries
 from immu_action.adapters.registry.verify import verify_pushed
 from immu_action.core.context import GitHubContext
+from immu_action.core.manifests import MANIFEST_TYPES, config_digest
 from immu_action.core.references import parse_reference
 from immu_action.core.tags import ref_info, render_tags, tag_problem
 from immu_action.errors import BadInput, PolicyRefused
@@ -39,20 +41,22 @@ def staging_tag(spec: Spec, *, sha: str, ctx: GitHubContext | None) -> str:
 
 
 def push_image(client: docker.DockerClient, spec: Spec, built: BuildResult, *, sha: str,
-               ctx: GitHubContext | None, insecure: bool) -> tuple[str, str]:
-    """Push under the staging tag, verify against the registry, return (digest, image ID).
+               ctx: GitHubContext | None, insecure: bool) -> tuple[str, str, str]:
+    """Push under the staging tag, verify against the registry; (digest, image ID, tag).
 
-    A push never overwrites a tag: the staging tag is this run's own, and one that already
-    exists (a staging template that collides with a promoted tag) refuses the push.
+    A push never moves a tag to another image: the staging tag is this run's own. One that
+    already holds this very image (the same run pushed again, as ``act`` numbers every run 1)
+    is pushed again; one holding another image refuses the push.
     """
     tag = staging_tag(spec, sha=sha, ctx=ctx)
     repository = spec.image.repository
     ref = parse_reference(f"{repository}:{tag}")
     registry = Registries(insecure=insecure).get(ref.host)
     existing = registry.head_manifest(ref.repository, tag)
-    if existing is not None:
-        raise PolicyRefused(f"{repository}:{tag} already exists (at {existing}): a push never "
-                            "overwrites a tag; give promote.staging-tag a prefix of its own")
+    if existing is not None and not _holds(registry, ref.repository, existing, built.image_id):
+        raise PolicyRefused(f"{repository}:{tag} already exists (at {existing}, another image): "
+                            "a push never moves a tag; give promote.staging-tag a prefix of "
+                            "its own")
     client.images.get(built.image_id).tag(repository, tag)
     with output.fenced_group(f"Push {repository}:{tag}"):
         engine_digest = push.push(client, repository, tag, auth=push.auth_from_env(),
@@ -65,4 +69,11 @@ def push_image(client: docker.DockerClient, spec: Spec, built: BuildResult, *, s
     with output.untrusted_output():
         image_id = engine.ensure_image(client, f"{repository}@{pushed.manifest_digest}",
                                        what="image under test", log=output.log_to_stderr)
-    return pushed.manifest_digest, image_id
+    return pushed.manifest_digest, image_id, tag
+
+
+def _holds(registry: RegistryClient, repository: str, digest: str, image_id: str) -> bool:
+    """True when the manifest ``digest`` is an image whose config is ``image_id``."""
+    manifest = registry.get_manifest(repository, digest)
+    return manifest.media_type in MANIFEST_TYPES and config_digest(
+        manifest.data, manifest.media_type) == image_id

@@ -9,6 +9,7 @@ run on an engine other test runs share.
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 import threading
@@ -39,6 +40,7 @@ PUBLIC_TO_OFFLINE = {"python:3.12-slim": "immu-base/python:3",
 SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
 TIMINGS: dict[str, float] = {}
 STAGING = "immu-staging-"
+RUN_IDS = itertools.count(9_000_001)
 
 
 @dataclass
@@ -119,6 +121,8 @@ class World:
                 payload=payload, work=self.work / name, action_checkout=self.checkout,
                 github_api_url=self.emulator.url, token=self.emulator.token,
                 variables={"REGISTRY_USERNAME": USER}, secrets={"REGISTRY_PASSWORD": PASSWORD},
+                # act numbers every run 1; on GitHub each run has an id of its own
+                env={"GITHUB_RUN_ID": str(next(RUN_IDS))},
                 timeout=420,
             )
         except ActError as e:

@@ -243,8 +243,9 @@ def test_an_unexpected_exception_is_one_line_and_exit_4_reported(
 def test_a_push_never_overwrites_an_existing_tag(
         tmp_path: Path, busybox_image: str, step: dict[str, Any], registry: Registry,  # noqa: F811
         docker_client: docker.DockerClient) -> None:
-    """The staging tag is the run's own; one that exists (the same run id and attempt pushed
-    before) refuses the push rather than moving it: exit 3, reported, the tag unmoved."""
+    """The staging tag is the run's own. The same run pushing the same image again (act
+    numbers every run 1) is fine; another image under an existing staging tag refuses the
+    push rather than moving the tag: exit 3, reported, the tag unmoved."""
     text = f"""\
     version: 1
     image: {{repository: {registry.host}/immu-it/staging}}
@@ -257,12 +258,16 @@ def test_a_push_never_overwrites_an_existing_tag(
     tag = f"immu-staging-{SHA}-77.1"
     assert registry.client().head_manifest("immu-it/staging", tag) == first
     step["output"].unlink()
+    assert main(["run", "-f", str(spec), "--push"]) == 0  # the very same image: idempotent
+    assert outputs(step["output"])["digest"] == first
+    step["output"].unlink()
     step["emu"].state.check_runs.clear()
+    step["emu"].state.statuses.clear()
     dockerfile = tmp_path / "Dockerfile"
     dockerfile.write_text(dockerfile.read_text().replace("echo first", "echo second"))
     assert main(["run", "-f", str(spec), "--push"]) == 3
     got = reported(step, headline="push refused", state="failure")
-    assert "a push never overwrites a tag" in got["out"]["error"], got["out"]
+    assert "a push never moves a tag" in got["out"]["error"], got["out"]
     assert registry.client().head_manifest("immu-it/staging", tag) == first
     assert_clean(docker_client)
 
