@@ -79,6 +79,18 @@ class World:
         return subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True,
                               check=True).stdout.strip()
 
+    def _checkout(self, sha: str) -> str | None:
+        """Put the working tree at ``sha`` (detached); returns the branch to go back to."""
+        git = [*GIT, "-C", str(self.repo)]
+        head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        if head == sha:
+            return None
+        branch = subprocess.run([*git, "symbolic-ref", "--short", "HEAD"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        subprocess.run([*git, "checkout", "-q", "--detach", sha], check=True)
+        return branch
+
     def tags(self) -> dict[str, str]:
         """Every image tag on the registry (not the audit trail's, nor the staging tags) and
         its manifest digest."""
@@ -112,6 +124,7 @@ class World:
         another job of the repository carries our check run's very name (a user may name a
         job so). Neither may be edited: the emulator flags it."""
         before = len(self.emulator.calls)
+        restore = self._checkout(sha)  # act copies the working tree: make it the event's commit
         jobs = [self.emulator.start_job(job_name(WORKFLOWS / workflow), sha),
                 self.emulator.start_job(CHECK_RUN_NAME, sha)]
         watch = ResourceWatch(self.docker, marker=str(self.work / name)).start()
@@ -131,6 +144,8 @@ class World:
             watch.stop()
             for job in jobs:
                 self.emulator.finish_job(job)
+            if restore:
+                subprocess.run([*GIT, "-C", str(self.repo), "checkout", "-q", restore], check=True)
         TIMINGS[name] = run.seconds
         print(f"\nact {name}: {run.seconds:.1f}s ({step_times(run)})")
         return Event(run=run, calls=self.emulator.calls[before:], created=watch.created,
