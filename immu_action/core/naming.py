@@ -34,6 +34,11 @@ PLACEHOLDERS = ("version", "major", "minor", "patch", "sha", "short_sha", "branc
 TEMPLATE_PATTERN = r"^(?![.-])(?:[A-Za-z0-9._-]|\{(?:" + "|".join(PLACEHOLDERS) + r")\})+$"
 """Tag templates for the JSON Schema: literal tag characters and known placeholders."""
 
+SECRET_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
+"""A BuildKit secret id (``RUN --mount=type=secret,id=...``)."""
+CACHE_REF_PATTERN = rf"^(?:off|(?:{_HOST}/)?{_PATH}:{_TAG})$"
+"""A build cache reference ``repository:tag``, or ``off``."""
+
 MAX_REPOSITORY = 255
 Problem = tuple[str, str]
 
@@ -108,3 +113,20 @@ def check_tag_template(value: str) -> Problem | None:
         return (f"template `{value}` can never be a valid tag",
                 "tags are [A-Za-z0-9_] then up to 127 of [A-Za-z0-9._-]")
     return None
+
+
+def check_secret_id(value: str) -> Problem | None:
+    """A build secret id: letters, digits, ``_``, ``.``, ``-`` (as BuildKit takes them)."""
+    if re.match(SECRET_ID_PATTERN, value):
+        return None
+    return (f"secret id `{value}` is not valid",
+            "letters, digits, `_`, `.` and `-`, like `pip_token`; the Dockerfile names it in "
+            "RUN --mount=type=secret,id=...")
+
+
+def check_cache_ref(value: str) -> Problem | None:
+    """A build cache reference (``registry/repo:tag``) or ``off``."""
+    if re.match(CACHE_REF_PATTERN, value):
+        return None
+    return (f"`{value}` is not a cache reference",
+            "repository:tag, like registry.example.com/team/app:buildcache, or off")

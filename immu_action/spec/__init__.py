@@ -8,6 +8,7 @@ from immu_action.spec.load import (
     ImageSpec,
     Problem,
     PromoteSpec,
+    SecretSpec,
     ServiceSpec,
     Spec,
     SuiteSpec,
@@ -17,6 +18,7 @@ from immu_action.spec.load import (
 )
 
 __all__ = [
-    "BuildSpec", "HealthcheckSpec", "ImageSpec", "Problem", "PromoteSpec", "ServiceSpec",
+    "BuildSpec", "HealthcheckSpec", "ImageSpec", "Problem", "PromoteSpec", "SecretSpec",
+    "ServiceSpec",
     "Spec", "SuiteSpec", "load_spec", "validate_file", "validate_text",
 ]

@@ -22,22 +22,36 @@ from immu_action.spec.nodes import Problem, Walk, compose
 from immu_action.spec.rules import SPEC
 
 T = TypeVar("T")
+RESERVED_PREFIX = "immu-"  # immu-staging-*, immu-audit-*, immu-buildcache
+BUILD_CACHE_TAG = "immu-buildcache"
 
 __all__ = [
-    "BuildSpec", "HealthcheckSpec", "ImageSpec", "Problem", "PromoteSpec", "ServiceSpec",
+    "BuildSpec", "HealthcheckSpec", "ImageSpec", "Problem", "PromoteSpec", "SecretSpec",
+    "ServiceSpec",
     "Spec", "SuiteSpec", "load_spec", "validate_file", "validate_text",
 ]
 
 
 @dataclass(frozen=True, kw_only=True)
+class SecretSpec:
+    """A build secret's source: an environment variable or a file (absolute)."""
+
+    env: str | None = None
+    file: Path | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class BuildSpec:
-    """How to build an image: context (absolute), Dockerfile (relative to it), target, args."""
+    """How to build an image: context (absolute), Dockerfile (relative to it), target, args;
+    for the image under test also its build secrets and registry cache (None: off)."""
 
     context: Path
     dockerfile: str = "Dockerfile"
     target: str | None = None
     build_args: Mapping[str, str]
     labels: Mapping[str, str]
+    secrets: Mapping[str, SecretSpec] = dataclasses.field(default_factory=dict)
+    cache: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,6 +201,12 @@ def _cross_check(raw: dict[str, Any], base: Path, walk: Walk) -> None:
         if isinstance(service, dict) and isinstance(service.get("build"), dict):
             _check_build(service["build"], f"services.{name}.build", base, walk)
     promote = raw.get("promote")
+    for index, template in enumerate(promote.get("tags", ()) if isinstance(promote, dict)
+                                     and isinstance(promote.get("tags"), tuple) else ()):
+        if template is not INVALID and template.startswith(RESERVED_PREFIX):
+            where = f"promote.tags[{index}]"
+            walk.add(walk.lines[where], where, f"`{template}` starts with `{RESERVED_PREFIX}`",
+                     "that prefix is immu's own (staging, audit and build-cache tags)")
     if isinstance(promote, dict) and isinstance(promote.get("mutable"), tuple):
         tags = promote.get("tags", ())
         for index, tag in enumerate(promote["mutable"]):
@@ -221,13 +241,24 @@ def _convert(raw: dict[str, Any], path: Path) -> Spec:
     return Spec(
         path=path,
         version=raw["version"],
-        image=ImageSpec(repository=image["repository"], build=_build(image, base)),
+        image=ImageSpec(repository=image["repository"], build=dataclasses.replace(
+            _build(image, base),
+            secrets={sid: SecretSpec(env=s.get("env"), file=(base / s["file"]).resolve()
+                                     if "file" in s else None)
+                     for sid, s in image.get("secrets", {}).items()},
+            cache=_cache_ref(image))),
         services={name: _service(name, value, base)
                   for name, value in raw.get("services", {}).items()},
         tests={name: _fill(SuiteSpec, value, name=name, env=value.get("env", {}))
                for name, value in raw["tests"].items()},
         promote=_promote(promote) if promote is not None else None,
     )
+
+
+def _cache_ref(image: dict[str, Any]) -> str | None:
+    """``image.cache``; absent: ``<repository>:immu-buildcache``; ``off``: None."""
+    ref = str(image.get("cache", f"{image['repository']}:{BUILD_CACHE_TAG}"))
+    return None if ref == "off" else ref
 
 
 def _build(raw: dict[str, Any], base: Path) -> BuildSpec:

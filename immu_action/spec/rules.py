@@ -142,6 +142,15 @@ PROMOTE = Fields(
     },
 )
 
+_SECRET = Fields(
+    doc="Where a build secret comes from: an environment variable or a file.",
+    exactly_one=("env", "file"),
+    keys={
+        "env": Key(kind=Text(), doc="Environment variable holding the secret at build time."),
+        "file": Key(kind=Text(), doc="File holding the secret, relative to immu.yml."),
+    },
+)
+
 IMAGE = Fields(
     doc="The image under test: built once, tested, then promoted by digest.",
     keys={
@@ -154,6 +163,14 @@ IMAGE = Fields(
         "target": _TARGET,
         "build-args": _BUILD_ARGS,
         "labels": Key(kind=StrMap(), doc="OCI labels; labels from git are added for you."),
+        "secrets": Key(kind=Names(what="secret", entry=_SECRET, check=naming.check_secret_id,
+                                  pattern=naming.SECRET_ID_PATTERN),
+                       doc="Build secrets by id, for RUN --mount=type=secret,id=ID (BuildKit): "
+                           "never in the image, its history, labels, build args or the log."),
+        "cache": Key(kind=Text(check=naming.check_cache_ref, pattern=naming.CACHE_REF_PATTERN),
+                     doc="Build cache in the registry (BuildKit): imported on every build, "
+                         "exported when the run pushes; `off` for none. Default: "
+                         "<repository>:immu-buildcache."),
     },
 )
 

@@ -90,11 +90,14 @@ class Fields(Kind):
 
 @dataclass(frozen=True, kw_only=True)
 class Names(Kind):
-    """``{name: entry}`` where each name is a DNS label (services, suites)."""
+    """``{name: entry}`` where each name is a DNS label (services, suites), or follows
+    ``check`` and ``pattern`` (build secret ids)."""
 
     what: str
-    entry: Fields
+    entry: Kind
     min_items: int = 0
+    check: Any = None  # Callable[[str], Problem | None]; None: a DNS label
+    pattern: str = DNS_LABEL_PATTERN
 
     def walk(self, node: yaml.Node, path: str, walk: Walk) -> Any:
         if not isinstance(node, yaml.MappingNode):
@@ -102,7 +105,7 @@ class Names(Kind):
         out: dict[str, Any] = {}
         for name, key_node, value in pairs(node, path, walk):
             where = join(path, name)
-            problem = check_dns_label(name)
+            problem = (self.check or check_dns_label)(name)
             if problem:
                 walk.add(line_of(key_node), where, *problem)
             walk.lines[where] = line_of(key_node)
@@ -114,7 +117,7 @@ class Names(Kind):
 
     def schema(self) -> JSON:
         return {"type": "object", "minProperties": self.min_items,
-                "propertyNames": {"pattern": DNS_LABEL_PATTERN},
+                "propertyNames": {"pattern": self.pattern},
                 "additionalProperties": self.entry.schema()}
 
 

@@ -12,6 +12,7 @@ from immu_action.spec import (
     HealthcheckSpec,
     ImageSpec,
     PromoteSpec,
+    SecretSpec,
     ServiceSpec,
     Spec,
     SuiteSpec,
@@ -36,6 +37,9 @@ def test_full_spec_round_trips_into_the_dataclasses() -> None:
                 build_args={"PYTHON_VERSION": "3.10", "DEBUG": "true", "WORKERS": "4",
                             "EMPTY": ""},
                 labels={"org.example.team": "payments"},
+                secrets={"pip_token": SecretSpec(env="PIP_TOKEN"),
+                         "netrc": SecretSpec(file=here / "db" / "netrc")},
+                cache="registry.example.com:5000/acme/cache:shop",
             ),
         ),
         services={
@@ -80,7 +84,8 @@ def test_full_spec_round_trips_into_the_dataclasses() -> None:
 def test_minimal_spec_takes_the_documented_defaults() -> None:
     spec = load_spec(GOOD / "minimal.yml")
     assert spec.image.build == BuildSpec(context=GOOD.resolve(), dockerfile="Dockerfile",
-                                         target=None, build_args={}, labels={})
+                                         target=None, build_args={}, labels={},
+                                         cache=f"{spec.image.repository}:immu-buildcache")
     assert spec.services == {}
     assert spec.promote is None
     suite = spec.tests["unit"]
