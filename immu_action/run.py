@@ -115,23 +115,26 @@ def _stages(client: docker.DockerClient, spec: Spec, opts: RunOptions,
             ctx: GitHubContext | None, gh: Any, p: _Progress) -> None:
     """The run's stages in order; ``p`` records each result as it lands."""
     select_suites(spec, opts.suites)  # bad suite names fail before a long build
+    pushing = should_push(opts.push, event_name=ctx.event_name if ctx else None,
+                          is_fork=bool(ctx and ctx.is_fork))
     p.stage = "build"
-    p.built = built = build(client, spec, log=output.log_to_stderr)
+    p.built = built = build(client, spec, log=output.log_to_stderr, export_cache=pushing)
     p.result = replace(p.result, image_id=built.image_id)
     sha = ctx.sha if ctx else (git_facts(spec.path.parent).sha or "")
     image_id, digest = built.image_id, None
-    if should_push(opts.push, event_name=ctx.event_name if ctx else None,
-                   is_fork=bool(ctx and ctx.is_fork)):
+    if pushing:
         p.stage = "push"
-        digest, image_id, p.staging_tag = push_image(client, spec, built, sha=sha, ctx=ctx,
-                                                     insecure=opts.insecure_registry)
-        p.result = replace(p.result, digest=digest)
+        pushed = push_image(client, spec, built, sha=sha, ctx=ctx,
+                            insecure=opts.insecure_registry)
+        digest, image_id, p.staging_tag = pushed.digest, pushed.image_id, pushed.tag
+        p.result = replace(p.result, digest=digest, digest_kind=pushed.kind)
     p.stage = "tests"
     result = run_suites(client, spec, image_id=image_id, suite_names=opts.suites,
                         results_root=opts.results_root)
     if digest:
         # The proof: the image the suites ran is the config of the pushed manifest.
-        result = replace(result, digest=digest, tested_is_shipped=image_id == built.image_id)
+        result = replace(result, digest=digest, digest_kind=p.result.digest_kind,
+                         tested_is_shipped=image_id == built.image_id)
     p.result = result
     p.stage = "promote"
     allowed, p.refused, p.decision = gate(spec, result, choice=opts.promote, ctx=ctx, gh=gh)

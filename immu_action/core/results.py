@@ -205,6 +205,7 @@ class RunResult:
     tested_is_shipped: bool | None = None
     suites: tuple[SuiteResult, ...] = ()
     failure: RunFailure | None = None
+    digest_kind: str | None = None  # "index" or "manifest": what ``digest`` names
 
     @property
     def totals(self) -> Totals:
@@ -234,6 +235,7 @@ class RunResult:
             "digest": self.digest,
             "image": self.image_ref,
             "tested_is_shipped": self.tested_is_shipped,
+            "digest_kind": self.digest_kind,
             "ok": self.ok,
             "totals": self.totals.as_dict(),
             "suites": [s.as_dict() for s in self.suites],

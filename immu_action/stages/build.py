@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import docker
 
 from immu_action import output
-from immu_action.adapters.docker import engine
+from immu_action.adapters.docker import builder, engine
 from immu_action.adapters.git import git_facts
 from immu_action.adapters.signals import cancellable
 from immu_action.core.labels import oci_labels
@@ -23,6 +23,7 @@ class BuildResult:
     image_id: str
     tag: str | None
     labels: dict[str, str]
+    inline_cache: str | None = None  # the cache ref to point at the pushed image
 
 
 def created_time(commit_time: datetime | None, *, dirty: bool) -> datetime:
@@ -46,15 +47,33 @@ def local_tag(spec: Spec, sha: str | None) -> str | None:
     return f"{spec.image.repository}:sha-{sha}" if sha else None
 
 
-def build(client: docker.DockerClient, spec: Spec, *, log: engine.LogSink) -> BuildResult:
-    """Build the spec's image with its labels plus OCI labels from git; return its ID."""
+def build(client: docker.DockerClient, spec: Spec, *, log: engine.LogSink,
+          export_cache: bool = False) -> BuildResult:
+    """Build the spec's image with its labels plus OCI labels from git; return its ID.
+
+    With BuildKit the registry cache (``image.cache``) is imported, and exported when
+    ``export_cache`` (the run pushes): every stage (``mode=max``) on the containerd image
+    store, inline in the image on the classic one (``BuildResult.inline_cache``: the push
+    stage then points the cache tag at the pushed image).
+    """
     facts = git_facts(spec.path.parent)
-    labels = oci_labels(facts, created=created_time(facts.commit_time, dirty=facts.dirty))
+    created = created_time(facts.commit_time, dirty=facts.dirty)
+    labels = oci_labels(facts, created=created)
     tag = local_tag(spec, facts.sha)
+    reproducible = os.environ.get("SOURCE_DATE_EPOCH", "").isdigit() or (
+        facts.commit_time is not None and not facts.dirty)
+    ref = spec.image.build.cache
+    cache = None
+    if ref is not None and builder.find_buildx() is not None:
+        mode = "max" if not export_cache or builder.store_is_containerd(client) else "inline"
+        cache = builder.Cache(ref=ref, export=export_cache, mode=mode)
     with cancellable(), output.fenced_group(f"Build {spec.image.repository}"):
-        built = engine.build(
-            client, spec.image.build, labels=labels, tag=tag, log=log, what="image"
-        )
-    return BuildResult(image_id=built.image_id, tag=tag, labels=dict(built.labels))
+        built = builder.build(client, spec.image.build, labels=labels, tag=tag, log=log,
+                              what="image", cache=cache,
+                              epoch=int(created.timestamp()) if reproducible else None)
+    inline = cache.ref if cache is not None and cache.export and cache.mode == "inline" \
+        else None
+    return BuildResult(image_id=built.image_id, tag=tag, labels=dict(built.labels),
+                       inline_cache=inline)
 
 

@@ -4,19 +4,20 @@ and from then on named by digest only."""
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 
 import docker
 
 from immu_action import output
 from immu_action.adapters.docker import engine, push
 from immu_action.adapters.registry.client import RegistryClient
-from immu_action.adapters.registry.promotion import Registries
+from immu_action.adapters.registry.promotion import Registries, promote
 from immu_action.adapters.registry.verify import verify_pushed
 from immu_action.core.context import GitHubContext
-from immu_action.core.manifests import MANIFEST_TYPES, config_digest
+from immu_action.core.manifests import INDEX_TYPES, MANIFEST_TYPES, config_digest
 from immu_action.core.references import parse_reference
 from immu_action.core.tags import ref_info, render_tags, tag_problem
-from immu_action.errors import BadInput, PolicyRefused
+from immu_action.errors import BadInput, ImmuError, PolicyRefused
 from immu_action.spec import PromoteSpec, Spec
 from immu_action.stages.build import BuildResult
 
@@ -40,9 +41,19 @@ def staging_tag(spec: Spec, *, sha: str, ctx: GitHubContext | None) -> str:
     return tag
 
 
+@dataclass(frozen=True, kw_only=True)
+class Pushed:
+    """The pushed image: its digest (an index or a manifest), the engine's ID for it, the tag."""
+
+    digest: str
+    kind: str  # "index" or "manifest": which digest is tested and promoted
+    image_id: str
+    tag: str
+
+
 def push_image(client: docker.DockerClient, spec: Spec, built: BuildResult, *, sha: str,
-               ctx: GitHubContext | None, insecure: bool) -> tuple[str, str, str]:
-    """Push under the staging tag, verify against the registry; (digest, image ID, tag).
+               ctx: GitHubContext | None, insecure: bool) -> Pushed:
+    """Push under the staging tag, verify against the registry, name the image by digest.
 
     A push never moves a tag to another image: the staging tag is this run's own. One that
     already holds this very image (the same run pushed again, as ``act`` numbers every run 1)
@@ -69,11 +80,28 @@ def push_image(client: docker.DockerClient, spec: Spec, built: BuildResult, *, s
     with output.untrusted_output():
         image_id = engine.ensure_image(client, f"{repository}@{pushed.manifest_digest}",
                                        what="image under test", log=output.log_to_stderr)
-    return pushed.manifest_digest, image_id, tag
+    if built.inline_cache:
+        _point_cache(built.inline_cache, f"{repository}@{pushed.manifest_digest}", insecure)
+    kind = "index" if pushed.media_type in INDEX_TYPES else "manifest"
+    return Pushed(digest=pushed.manifest_digest, kind=kind, image_id=image_id, tag=tag)
 
 
 def _holds(registry: RegistryClient, repository: str, digest: str, image_id: str) -> bool:
-    """True when the manifest ``digest`` is an image whose config is ``image_id``."""
+    """True when ``digest`` is this image: the engine's ID (containerd store) or an image
+    manifest whose config is that ID (classic store)."""
+    if digest == image_id:
+        return True
     manifest = registry.get_manifest(repository, digest)
     return manifest.media_type in MANIFEST_TYPES and config_digest(
         manifest.data, manifest.media_type) == image_id
+
+
+def _point_cache(ref: str, source: str, insecure: bool) -> None:
+    """Inline cache lives in the image: point the cache tag at the pushed image (a manifest
+    copy). A cache is an optimisation: failing to write it is a warning, not a failure."""
+    try:
+        promote(source, [ref], mutable=[ref.rsplit(":", 1)[1]], audit=False,
+                registries=Registries(insecure=insecure))
+    except ImmuError as e:
+        output.warning(f"the build cache {ref} was not updated: {e}",
+                       title="immu: build cache")

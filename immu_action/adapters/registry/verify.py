@@ -38,6 +38,9 @@ def verify_pushed(repository: str, tag: str, expected_config: str, *,
             for child in (client.get_manifest(ref.repository, str(c["digest"]))
                           for c in parse_manifest(manifest.data, str(ref)).get("manifests", []))
         ]
+    if manifest.digest == expected_config:
+        # The containerd image store names an image by its manifest (or index) digest.
+        return PushedImage(manifest.digest, expected_config, manifest.media_type)
     if expected_config not in configs:
         raise RegistryError(f"{ref}@{manifest.digest}: config {', '.join(configs)} is not the "
                             f"tested image {expected_config}; the pushed image is not the "

@@ -1,0 +1,163 @@
+"""Build, push and the tested==shipped proof on the engines users have (tests/support/engines):
+Debian 12's Docker 20.10 without buildx, Docker 26 with buildx on the classic image store and
+on the containerd snapshotter. BuildKit features, build secrets and the registry cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from immu_action.cli import main
+from tests.support.act import GIT
+from tests.support.docker_env import labelled
+from tests.support.engines import BUSYBOX, Engine, buildkit_engine, engine  # noqa: F401
+from tests.support.registry import Registry, registry, registry_env  # noqa: F401
+
+pytestmark = pytest.mark.docker
+SECRET = "s3cr3t-immu-0123456789"
+
+BUILDKIT_DOCKERFILE = f"""\
+FROM {BUSYBOX}
+RUN --mount=type=cache,target=/var/cache/app echo warm > /var/cache/app/x && echo built > /built
+COPY --chmod=755 <<EOF /usr/local/bin/hello
+#!/bin/sh
+echo hello from a heredoc
+EOF
+"""
+
+
+def project(tmp: Path, dockerfile: str, spec: str, **files: str) -> Path:
+    (tmp / "Dockerfile").write_text(dockerfile)
+    for name, text in files.items():
+        (tmp / name).write_text(text)
+    (tmp / "immu.yml").write_text(textwrap.dedent(spec))
+    commit(tmp, "init")
+    return tmp / "immu.yml"
+
+
+def commit(tmp: Path, message: str) -> None:
+    """A commit of the project (a push names the image by its commit)."""
+    if not (tmp / ".git").exists():
+        subprocess.run([*GIT, "init", "-q", str(tmp)], check=True)
+    subprocess.run([*GIT, "-C", str(tmp), "add", "-A"], check=True)
+    subprocess.run([*GIT, "-C", str(tmp), "commit", "-qm", message], check=True)
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any], str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, (json.loads(out) if out.strip() else {}), err
+
+
+def assert_clean(engine: Engine) -> None:  # noqa: F811
+    assert labelled(engine.client, f"immu.pid={os.getpid()}") == ([], [])
+
+
+def test_a_buildkit_dockerfile_builds_with_buildx_and_is_refused_clearly_without(
+        tmp_path: Path, engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    spec = project(tmp_path, BUILDKIT_DOCKERFILE, """\
+        version: 1
+        image: {repository: local/immu-buildkit}
+        tests:
+          hello: {command: [sh, -c, "/usr/local/bin/hello | grep -q heredoc"],
+                  junit: false}
+        """)
+    code, result, err = run(["run", "-f", str(spec), "--no-push", "--json"], capsys)
+    assert "Traceback" not in err
+    if engine.name == "docker20":
+        assert code == 2, err
+        assert "Dockerfile:2 uses RUN --mount" in err and "docker-buildx" in err, err
+    else:
+        assert code == 0, err
+        assert result["totals"]["passed"] == 1, result
+        assert "#1 [internal] load build definition from Dockerfile" in err  # BuildKit's log
+    assert_clean(engine)
+
+
+def test_build_secrets_reach_run_mount_and_nowhere_else(
+        tmp_path: Path, buildkit_engine: Engine,  # noqa: F811
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IMMU_TEST_TOKEN", SECRET)
+    dockerfile = (f"FROM {BUSYBOX}\nARG GREETING=hi\n"
+                  "RUN --mount=type=secret,id=token sh -c 'wc -c < /run/secrets/token > /length'\n")
+    spec = project(tmp_path, dockerfile, f"""\
+        version: 1
+        image:
+          repository: local/immu-secrets
+          build-args: {{GREETING: hello}}
+          secrets: {{token: {{env: IMMU_TEST_TOKEN}}}}
+        tests:
+          length: {{command: [sh, -c, "test $(cat /length) -eq {len(SECRET)}"], junit: false}}
+        """)
+    code, result, err = run(["run", "-f", str(spec), "--no-push", "--json"], capsys)
+    assert code == 0, err
+    assert result["totals"]["passed"] == 1, result  # the build saw the secret
+    api = buildkit_engine.client.api
+    image = result["image_id"]
+    assert SECRET not in json.dumps(api.inspect_image(image))  # config, labels, build args
+    assert SECRET not in json.dumps(api.history(image))
+    assert SECRET.encode() not in b"".join(buildkit_engine.client.images.get(image).save())
+    assert SECRET not in err + json.dumps(result)  # the log and the output
+    assert_clean(buildkit_engine)
+
+
+def test_a_push_proves_tested_is_shipped_on_each_image_store(
+        tmp_path: Path, engine: Engine, registry: Registry,  # noqa: F811
+        registry_env: None, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    spec = project(tmp_path, f"FROM {BUSYBOX}\nRUN echo {engine.name} > /engine\n", f"""\
+        version: 1
+        image: {{repository: {registry.host}/immu-it/stores-{engine.name}}}
+        tests:
+          engine: {{command: [sh, -c, "grep -q {engine.name} /engine"], junit: false}}
+        """)
+    code, result, err = run(["run", "-f", str(spec), "--push", "--json"], capsys)
+    assert code == 0, err
+    assert result["tested_is_shipped"] is True, result
+    served = registry.client().get_manifest(f"immu-it/stores-{engine.name}",
+                                            result["staging_tag"])
+    assert served.digest == result["digest"], (served.digest, result["digest"])
+    kind = "index" if "index" in served.media_type or "list" in served.media_type \
+        else "manifest"
+    assert result["digest_kind"] == kind, result
+    if engine.containerd_store:
+        assert result["image_id"] == result["digest"]  # the store names it by digest
+    else:
+        assert result["image_id"] != result["digest"]  # the config digest
+    assert_clean(engine)
+
+
+def test_a_fresh_engine_rebuilds_from_the_registry_cache(
+        tmp_path: Path, buildkit_engine: Engine, registry: Registry,  # noqa: F811
+        registry_env: None, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    repository = f"{registry.host}/immu-it/cache-{buildkit_engine.name}"
+    dockerfile = (f"FROM {BUSYBOX}\nRUN echo expensive-step && sleep 2 && echo deps > /deps\n"
+                  "COPY app.txt /app.txt\n")
+    spec = project(tmp_path, dockerfile, f"""\
+        version: 1
+        image: {{repository: {repository}}}
+        tests:
+          app: {{command: [sh, -c, "test -f /deps && cat /app.txt"], junit: false}}
+        """, **{"app.txt": "version 1\n"})
+    code, first, err = run(["run", "-f", str(spec), "--push", "--json"], capsys)
+    assert code == 0, err
+    # A fresh engine: no image of this repository, no build cache; only the registry has it.
+    client = buildkit_engine.client
+    for image in client.images.list(name=repository):
+        client.images.remove(image.id, force=True)
+    client.api.prune_builds(all=True)
+    (tmp_path / "app.txt").write_text("version 2\n")  # application code only
+    commit(tmp_path, "app change")
+    code, second, err = run(["run", "-f", str(spec), "--push", "--json"], capsys)
+    assert code == 0, err
+    assert second["digest"] != first["digest"]
+    step = [line for line in err.splitlines() if "RUN echo expensive-step" in line]
+    assert step and any("CACHED" in line for line in err.splitlines()
+                        if line.startswith(step[0].split(" ", 1)[0] + " CACHED")), err[-3000:]
+    assert "expensive-step\n" not in err.replace("RUN echo expensive-step", "")  # not re-run
+    assert_clean(buildkit_engine)
