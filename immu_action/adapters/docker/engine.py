@@ -60,11 +60,37 @@ def retry(call: Callable[[], T], *, what: str, attempts: int = RETRY_ATTEMPTS) -
     raise AssertionError(f"unreachable: {what}")  # pragma: no cover
 
 
-def connect(timeout_s: float = 120.0) -> docker.DockerClient:
-    """A client for the engine named by the environment (DOCKER_HOST or the default socket)."""
-    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+def engine_host(environ: Mapping[str, str] | None = None) -> str | None:
+    """The engine to talk to: ``DOCKER_HOST``, else the docker CLI's context
+    (``DOCKER_CONTEXT`` or the config's ``currentContext``), else None (the default socket)."""
+    env = os.environ if environ is None else environ
+    if env.get("DOCKER_HOST"):
+        return env["DOCKER_HOST"]
+    from docker.context import ContextAPI
+    from docker.context.config import get_current_context_name
+
+    name = env.get("DOCKER_CONTEXT") or get_current_context_name()
+    if name in ("", "default"):
+        return None
     try:
-        client = docker.from_env(timeout=int(timeout_s))
+        context = ContextAPI.get_context(name)
+    except docker.errors.DockerException as e:
+        raise EngineError(f"docker context {name!r} cannot be read: {e}") from e
+    if context is None:
+        raise EngineError(f"docker context {name!r} does not exist (docker context ls); "
+                          "unset DOCKER_CONTEXT or set DOCKER_HOST")
+    return str(context.Host) if context.Host else None
+
+
+def connect(timeout_s: float = 120.0) -> docker.DockerClient:
+    """A client for the engine named by the environment: DOCKER_HOST, else the CLI's current
+    docker context, else the default socket."""
+    host = engine_host()
+    where = host or "unix:///var/run/docker.sock"
+    try:
+        from_context = host is not None and not os.environ.get("DOCKER_HOST")
+        client = (docker.DockerClient(base_url=host, timeout=int(timeout_s)) if from_context
+                  else docker.from_env(timeout=int(timeout_s)))
         retry(client.ping, what="ping", attempts=3)
     except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
         raise EngineError(

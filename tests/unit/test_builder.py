@@ -1,0 +1,128 @@
+"""The builder's choices without an engine: where buildx is found, which Dockerfiles need
+BuildKit, and the buildx command line (never a secret value in it)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from immu_action.adapters.docker.builder import Cache, buildkit_only, command, find_buildx
+from immu_action.errors import BadInput
+from immu_action.spec import BuildSpec, SecretSpec
+
+
+def executable(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def test_buildx_is_found_where_the_docker_cli_finds_plugins(tmp_path: Path) -> None:
+    plugin = executable(tmp_path / "cfg" / "cli-plugins" / "docker-buildx")
+    env = {"DOCKER_CONFIG": str(tmp_path / "cfg"), "PATH": "/nonexistent", "HOME": str(tmp_path)}
+    assert find_buildx(env) == str(plugin)
+    assert find_buildx({**env, "IMMU_BUILDX": "off"}) is None  # the engine API, by choice
+    other = executable(tmp_path / "elsewhere" / "buildx")
+    assert find_buildx({**env, "IMMU_BUILDX": str(other)}) == str(other)
+    with pytest.raises(BadInput, match="IMMU_BUILDX=/nope: not an executable"):
+        find_buildx({**env, "IMMU_BUILDX": "/nope"})
+
+
+@pytest.mark.parametrize(("line", "what"), [
+    ("RUN --mount=type=cache,target=/root/.cache/pip pip install -r req.txt", "RUN --mount"),
+    ("COPY --chmod=755 run.sh /run.sh", "COPY/ADD --chmod/--link"),
+    ("COPY --link . /app", "COPY/ADD --chmod/--link"),
+    ("RUN <<EOF", "a heredoc"),
+    ("FROM --platform=$BUILDPLATFORM golang AS build", "$BUILDPLATFORM/$TARGETPLATFORM"),
+    ("# syntax=docker/dockerfile:1", "a # syntax= directive"),
+])
+def test_buildkit_only_names_the_line(tmp_path: Path, line: str, what: str) -> None:
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(f"FROM scratch\n{line}\n")
+    assert buildkit_only(dockerfile) == f"Dockerfile:2 uses {what}"
+
+
+def test_a_classic_dockerfile_needs_no_buildkit(tmp_path: Path) -> None:
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM python:3.12\nCOPY . /app\nRUN pip install -r /app/req.txt\n"
+                          "# a comment about --mount\nCMD [\"python\", \"-m\", \"app\"]\n")
+    assert buildkit_only(dockerfile) is None
+
+
+def test_the_command_names_secrets_by_source_never_by_value(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIP_TOKEN", "the-value-itself")
+    (tmp_path / "netrc").write_text("machine x password also-secret\n")
+    spec = BuildSpec(context=tmp_path, build_args={"A": "1"}, labels={"team": "x"},
+                     target="runtime",
+                     secrets={"pip": SecretSpec(env="PIP_TOKEN"),
+                              "netrc": SecretSpec(file=tmp_path / "netrc")})
+    cmd = command("/bin/buildx", spec, labels={"org.opencontainers.image.revision": "abc"},
+                  tag="r:t", iidfile=tmp_path / "iid",
+                  cache=Cache(ref="reg.test/a:cache", export=True), epoch=1700000000)
+    text = " ".join(cmd)
+    assert "the-value-itself" not in text and "also-secret" not in text
+    at = cmd.index("id=pip,env=PIP_TOKEN")
+    assert cmd[at - 1] == "--secret"
+    assert f"id=netrc,src={tmp_path / 'netrc'}" in cmd
+    assert "--cache-from" in cmd and "type=registry,ref=reg.test/a:cache" in cmd
+    assert "type=registry,ref=reg.test/a:cache,mode=max" in cmd
+    assert "SOURCE_DATE_EPOCH=1700000000" in cmd and "--target" in cmd
+    assert cmd[-1] == str(tmp_path)
+    inline = command("/bin/buildx", spec, labels={}, tag=None, iidfile=tmp_path / "iid",
+                     cache=Cache(ref="reg.test/a:cache", export=True, mode="inline"), epoch=None)
+    assert "type=inline" in inline and not any("SOURCE_DATE_EPOCH" in a for a in inline)
+    pulled = command("/bin/buildx", spec, labels={}, tag=None, iidfile=tmp_path / "iid",
+                     cache=Cache(ref="reg.test/a:cache", export=False), epoch=None)
+    assert "--cache-from" in pulled and "--cache-to" not in pulled  # a PR imports only
+
+
+def test_a_missing_secret_source_is_bad_input(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    spec = BuildSpec(context=tmp_path, build_args={}, labels={},
+                     secrets={"tok": SecretSpec(env="NOT_SET_ANYWHERE")})
+    with pytest.raises(BadInput, match=r"image.secrets.tok: environment variable "
+                                       r"NOT_SET_ANYWHERE is not set"):
+        command("/bin/buildx", spec, labels={}, tag=None, iidfile=tmp_path / "i", cache=None,
+                epoch=None)
+    spec = BuildSpec(context=tmp_path, build_args={}, labels={},
+                     secrets={"f": SecretSpec(file=tmp_path / "absent")})
+    with pytest.raises(BadInput, match=r"image.secrets.f: file .*absent does not exist"):
+        command("/bin/buildx", spec, labels={}, tag=None, iidfile=tmp_path / "i", cache=None,
+                epoch=None)
+    assert os.environ.get("NOT_SET_ANYWHERE") is None
+
+
+def test_the_engine_is_docker_host_else_the_clis_current_context(tmp_path: Path) -> None:
+    """As the docker CLI picks it: DOCKER_HOST wins, then DOCKER_CONTEXT or currentContext."""
+    import hashlib
+    import json
+
+    from immu_action.adapters.docker.engine import engine_host
+    from immu_action.errors import EngineError
+
+    meta = tmp_path / "contexts" / "meta" / hashlib.sha256(b"side").hexdigest()
+    meta.mkdir(parents=True)
+    (meta / "meta.json").write_text(json.dumps({
+        "Name": "side", "Metadata": {},
+        "Endpoints": {"docker": {"Host": "unix:///run/side.sock", "SkipTLSVerify": False}}}))
+    (tmp_path / "config.json").write_text(json.dumps({"currentContext": "side"}))
+    env = {"DOCKER_CONFIG": str(tmp_path)}
+    old = os.environ.get("DOCKER_CONFIG")
+    os.environ["DOCKER_CONFIG"] = str(tmp_path)  # docker-py reads the config from here
+    try:
+        assert engine_host(env) == "unix:///run/side.sock"
+        assert engine_host({**env, "DOCKER_HOST": "tcp://1.2.3.4:2375"}) == "tcp://1.2.3.4:2375"
+        assert engine_host({**env, "DOCKER_CONTEXT": "default"}) is None
+        with pytest.raises(EngineError, match="docker context 'gone' does not exist"):
+            engine_host({**env, "DOCKER_CONTEXT": "gone"})
+    finally:
+        if old is None:
+            del os.environ["DOCKER_CONFIG"]
+        else:
+            os.environ["DOCKER_CONFIG"] = old
