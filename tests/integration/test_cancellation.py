@@ -18,6 +18,7 @@ import pytest
 from tests.integration.test_pipeline_docker import write_project
 from tests.support.act import ROOT
 from tests.support.docker_env import labelled
+from tests.support.engines import BUSYBOX, Engine, buildkit_engine  # noqa: F401
 
 pytestmark = pytest.mark.docker
 SPEC = """\
@@ -122,3 +123,32 @@ def test_gc_removes_what_a_sigkilled_run_left(tmp_path: Path, busybox_image: str
     assert done.returncode == 0, done.stderr
     assert "removed 3 leftover resource(s)" in done.stderr, done.stderr
     assert labelled(docker_client, label) == ([], [])
+
+
+def _running(pattern: str) -> bool:
+    return subprocess.run(["pgrep", "-f", pattern], capture_output=True,
+                          check=False).returncode == 0
+
+
+def test_the_cancel_sequence_stops_a_buildkit_build(
+        tmp_path: Path, buildkit_engine: Engine) -> None:  # noqa: F811
+    """SIGINT in the middle of a buildx build: immu is gone within the runner's 7.5 s, and so
+    are buildx and the build step BuildKit was running (no orphan keeps building)."""
+    spec = write_project(tmp_path, BUSYBOX, SPEC.replace("BUSYBOX", BUSYBOX)
+                         .replace("HEALTH", "true"))
+    dockerfile = tmp_path / "Dockerfile"
+    step = f"slowly-{tmp_path.name}"  # stays on the shell's command line (no exec)
+    dockerfile.write_text(dockerfile.read_text() + f"RUN sh -c 'sleep 300; true' {step}\n")
+    proc = start(spec)
+    try:
+        wait_for("the slow BuildKit step", lambda: _running(step), proc)
+        err, seconds = runner_cancel(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and seconds < 7.5, (seconds, err[-2000:])
+    deadline = time.monotonic() + 15
+    while (_running(step) or _running("docker-buildx build")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _running(step), "the cancelled build step still runs"
+    assert not _running(f"docker-buildx build.*{tmp_path}"), "buildx outlived immu"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ctypes
 import json
 import os
 import re
@@ -204,8 +205,10 @@ def _run(cmd: list[str], *, log: LogSink, what: str,
     # One platform manifest, no provenance attestation (it would record the build args).
     env = {**os.environ, "BUILDX_NO_DEFAULT_ATTESTATIONS": "1", **extra_env}
     try:
+        # In immu's process group (the runner's signals reach it too) and killed with immu
+        # (a SIGKILLed immu must not leave a build running).
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+                                stdin=subprocess.DEVNULL, env=env, preexec_fn=_die_with_parent,
                                 text=True, errors="replace", bufsize=1)
     except OSError as e:
         raise EngineError(f"building {what}: cannot run buildx ({e}); {_INSTALL}") from e
@@ -224,14 +227,19 @@ def _run(cmd: list[str], *, log: LogSink, what: str,
     return list(tail)
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: the kernel sends SIGKILL when immu dies (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def _stop(proc: subprocess.Popen[str]) -> None:
     """Cancel the build: buildx cancels its solve on SIGINT; kill it if it lingers."""
     try:
-        os.killpg(proc.pid, signal.SIGINT)
+        proc.send_signal(signal.SIGINT)
         proc.wait(timeout=5)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+    except subprocess.TimeoutExpired:
+        proc.kill()
         proc.wait()
 
 
