@@ -1,0 +1,165 @@
+"""Building the example's image on Docker 26 with buildx: cold, and on a fresh engine from the
+registry cache after a change to the application code only; ours against the peer.
+
+The peer is docker/build-push-action's CLI invocation for the same job (`push: true`,
+`cache-from`/`cache-to: type=registry,...,mode=max`): ``docker buildx build --push`` with the
+same cache ref. Both run on the same engine (Docker 26, containerd image store: the docker
+driver exports a registry cache there) and the same loopback registry, interleaved. A "fresh
+engine" has none of the built images and an empty build cache; only the base image and the
+registry remain (as on a new runner whose base image comes from a registry mirror).
+
+    .venv/bin/python benchmarks/bench_build.py [--runs 3] [--engine docker26-containerd]
+
+Targets: our fresh-engine rebuild <= 0.3x our cold build, and <= 1.1x the peer's rebuild.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import functools
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.registry import PASSWORD, USER, start_registry  # noqa: E402
+
+EXAMPLE = ROOT / "examples" / "python-service"
+BASE = "immu-base/python:3"
+REBUILD_TARGET, PEER_TARGET = 0.3, 1.1
+
+
+def sh(cmd: list[str], env: dict[str, str], **kw: object) -> str:
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, **kw)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(cmd[:3])}... failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def engine_env(name: str) -> dict[str, str]:
+    out = sh([str(ROOT / "scripts" / "engines.sh"), "start", name], dict(os.environ))
+    env = {**os.environ, **dict(re.findall(r"^export (\w+)=(.*)$", out, re.M))}
+    sh([str(ROOT / "scripts" / "base-images.sh"), "python"], env)
+    return env
+
+
+def project(work: Path, repository: str, cache: str) -> Path:
+    """The example as a git checkout, with its spec on the offline base and the registry."""
+    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns(".immu", "__pycache__"))
+    spec = (work / "immu.offline.yml").read_text()
+    spec = re.sub(r"repository: .*", f"repository: {repository}\n  cache: {cache}", spec, count=1)
+    (work / "immu.yml").write_text(spec)
+    git = ["git", "-C", str(work), "-c", "user.email=b@example.invalid", "-c", "user.name=b"]
+    subprocess.run(["git", "init", "-q", str(work)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "bench"], check=True)
+    return work
+
+
+def change_app(work: Path, n: int) -> None:
+    """An application change only (the code layer), committed."""
+    with (work / "app" / "__init__.py").open("a") as f:
+        f.write(f"# change {n}\n")
+    git = ["git", "-C", str(work), "-c", "user.email=b@example.invalid", "-c", "user.name=b"]
+    subprocess.run([*git, "commit", "-qam", f"change {n}"], check=True)
+
+
+def fresh_engine(env: dict[str, str], repository: str) -> None:
+    """No image of ``repository``, no build cache: what a new runner has."""
+    ids = sh(["docker", "image", "ls", "-q", repository], env).split()
+    if ids:
+        sh(["docker", "image", "rm", "-f", *sorted(set(ids))], env)
+    sh(["docker", "builder", "prune", "-af"], env)
+
+
+OURS = """
+import sys
+from pathlib import Path
+from immu_action.adapters.docker import engine
+from immu_action.adapters.git import git_facts
+from immu_action.spec import load_spec
+from immu_action.stages.build import build
+from immu_action.stages.push import push_image
+spec = load_spec(Path(sys.argv[1]))
+client = engine.connect()
+built = build(client, spec, log=lambda text: None, export_cache=True)
+push_image(client, spec, built, sha=git_facts(spec.path.parent).sha or "", ctx=None,
+           insecure=False)
+"""
+
+
+def ours(env: dict[str, str], work: Path) -> None:
+    """What `immu run --push` does before the tests: build (cache imported and exported),
+    push under the staging tag, verify, resolve the digest."""
+    sh([sys.executable, "-c", OURS, str(work / "immu.yml")], env, cwd=ROOT)
+
+
+def peer(env: dict[str, str], work: Path, repository: str, cache: str) -> None:
+    """docker/build-push-action with push: true and a registry cache, as its CLI call."""
+    buildx = env["IMMU_BUILDX"]
+    with tempfile.TemporaryDirectory() as meta:
+        sh([buildx, "build", "--iidfile", f"{meta}/iid", "--metadata-file", f"{meta}/m.json",
+            "--build-arg", f"BASE_IMAGE={BASE}", "--tag", f"{repository}:peer-{uuid.uuid4().hex}",
+            "--cache-from", f"type=registry,ref={cache}",
+            "--cache-to", f"type=registry,ref={cache},mode=max", "--push", str(work)], env)
+
+
+def timed(fn: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--engine", default="docker26-containerd")
+    args = parser.parse_args()
+    registry = start_registry("bench-build")
+    config = tempfile.mkdtemp(prefix="bench-build-docker-")
+    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    Path(config, "config.json").write_text(json.dumps({"auths": {registry.host: {"auth": auth}}}))
+    env = {**engine_env(args.engine), "DOCKER_CONFIG": config,
+           "IMMU_REGISTRY_USERNAME": USER, "IMMU_REGISTRY_PASSWORD": PASSWORD}
+    times: dict[str, list[float]] = {k: [] for k in ("ours-cold", "ours-fresh", "peer-cold",
+                                                      "peer-fresh")}
+    for run in range(args.runs):
+        for tool in ("ours", "peer"):
+            repository = f"{registry.host}/bench/{tool}-{uuid.uuid4().hex[:8]}"
+            cache = f"{repository}:immu-buildcache"
+            with tempfile.TemporaryDirectory() as tmp:
+                work = project(Path(tmp) / "example", repository, cache)
+                build = functools.partial(ours, env, work) if tool == "ours" else (
+                    functools.partial(peer, env, work, repository, cache))
+                fresh_engine(env, repository)
+                times[f"{tool}-cold"].append(timed(build))  # nothing cached anywhere
+                fresh_engine(env, repository)
+                change_app(work, run)
+                times[f"{tool}-fresh"].append(timed(build))  # the registry cache only
+        print(f"run {run + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    rebuild, vs_peer = med["ours-fresh"] / med["ours-cold"], med["ours-fresh"] / med["peer-fresh"]
+    print(f"\nengine {args.engine}, medians of {args.runs} interleaved runs")
+    for k, v in med.items():
+        print(f"  {k:<11} {v:6.2f} s")
+    print(f"  ours fresh-engine rebuild / ours cold build: {rebuild:.2f}x "
+          f"(target <= {REBUILD_TARGET}x)")
+    print(f"  ours fresh-engine rebuild / peer's:          {vs_peer:.2f}x "
+          f"(target <= {PEER_TARGET}x)")
+    return 0 if rebuild <= REBUILD_TARGET and vs_peer <= PEER_TARGET else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
