@@ -92,10 +92,10 @@ class World:
         return branch
 
     def tags(self) -> dict[str, str]:
-        """Every image tag on the registry (not the audit trail's, nor the staging tags) and
-        its manifest digest."""
+        """Every image tag on the registry and its manifest digest, leaving out immu's own
+        (``immu-audit-*`` records, ``immu-staging-*`` pushes, the ``immu-buildcache``)."""
         return {t: d for t, d in self.all_tags().items()
-                if not is_record_name(t) and not t.startswith(STAGING)}
+                if not is_record_name(t) and not t.startswith("immu-")}
 
     def staged(self, sha: str) -> set[str]:
         """Digests pushed under the staging tags of commit ``sha`` (one tag per run)."""
@@ -117,7 +117,7 @@ class World:
         return {t: str(client.head_manifest(self.path, t)) for t in names}
 
     def act(self, name: str, *, event: str, workflow: str, payload: dict[str, Any],
-            sha: str) -> Event:
+            sha: str, env: dict[str, str] | None = None) -> Event:
         """Run one example workflow; returns its run plus what it did on GitHub and Docker.
 
         As on GitHub, the job is a check run of the Actions app, in progress while it runs;
@@ -135,7 +135,7 @@ class World:
                 github_api_url=self.emulator.url, token=self.emulator.token,
                 variables={"REGISTRY_USERNAME": USER}, secrets={"REGISTRY_PASSWORD": PASSWORD},
                 # act numbers every run 1; on GitHub each run has an id of its own
-                env={"GITHUB_RUN_ID": str(next(RUN_IDS))},
+                env={"GITHUB_RUN_ID": str(next(RUN_IDS)), **(env or {})},
                 timeout=420,
             )
         except ActError as e:

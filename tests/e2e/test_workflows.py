@@ -49,6 +49,7 @@ from tests.e2e.support_workflows import (
     rewrite,
 )
 from tests.support.act import GIT, ROOT, export_tree, make_repo, push_event
+from tests.support.engines import start_engine
 from tests.support.github_emulator import GitHubEmulator
 from tests.support.registry import PASSWORD, USER, start_registry
 
@@ -425,6 +426,27 @@ def test_rollback_by_workflow_dispatch_repoints_latest(world: World) -> None:
     lines = [line.split() for line in human.stderr.splitlines() if "  commit " in line
              and line.strip().split()[1] in ("promote", "rollback")]
     assert [(w[1], w[2]) for w in lines] == [(a, d) for a, d, _ in history], human.stderr
+
+
+def test_push_to_main_on_the_containerd_store_ships_the_tested_digest(world: World) -> None:
+    """The main workflow on Docker 26 with buildx and the containerd image store (fresh
+    Docker 29 installs): the image ID is the digest, and the proof holds all the same."""
+    engine = start_engine("docker26-containerd", images=("python", "postgres"))
+    sha = world.commit({"README.md": "# notes service\n\nOn containerd.\n"}, "containerd")
+    world.history.append(sha)
+    before = world.tags()
+    ev = world.act("push-containerd", event="push", workflow="main.yml",
+                   payload=_main_push(world, sha, protected=True), sha=sha, env=engine)
+    assert ev.run.job_result() == "success", ev.run.tail()
+    out = ev.out()
+    digest = out["digest"]
+    _assert_tested_is_shipped(out)
+    _assert_counts(out)
+    result = json.loads(out["results-json"])
+    assert out["image-id"] == digest and result["digest_kind"] in ("index", "manifest"), result
+    assert world.tags() == {**before, "latest": digest} and world.staged(sha) == {digest}
+    assert "#1 [internal] load build definition from Dockerfile" in ev.run.log()  # BuildKit
+    world.digests["main-containerd"] = digest
 
 
 def test_red_run_fails_annotates_and_promotes_nothing(world: World) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import textwrap
 from pathlib import Path
@@ -160,4 +161,43 @@ def test_a_fresh_engine_rebuilds_from_the_registry_cache(
     assert step and any("CACHED" in line for line in err.splitlines()
                         if line.startswith(step[0].split(" ", 1)[0] + " CACHED")), err[-3000:]
     assert "expensive-step\n" not in err.replace("RUN echo expensive-step", "")  # not re-run
+    # Unchanged context on a fresh engine again: every step comes from the registry cache.
+    for image in client.images.list(name=repository):
+        client.images.remove(image.id, force=True)
+    client.api.prune_builds(all=True)
+    code, third, err = run(["run", "-f", str(spec), "--push", "--json"], capsys)
+    assert code == 0, err
+    steps = re.findall(r"^(#\d+) \[(?:stage-0 )?\d+/\d+\] (?:RUN|COPY)", err, re.M)
+    assert len(steps) == 2 and all(f"{n} CACHED" in err for n in steps), err[-3000:]
+    assert third["digest"] == second["digest"]  # the same commit rebuilt: the same image
+    assert_clean(buildkit_engine)
+
+
+def test_target_args_labels_and_a_reproducible_created_time_with_buildkit(
+        tmp_path: Path, buildkit_engine: Engine,  # noqa: F811
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    dockerfile = (f"FROM {BUSYBOX} AS base\nARG FLAVOUR=none\nRUN echo $FLAVOUR > /flavour\n"
+                  "FROM base AS runtime\nRUN echo runtime > /stage\n"
+                  "FROM base AS debug\nRUN echo debug > /stage\n")
+    spec = project(tmp_path, dockerfile, """\
+        version: 1
+        image:
+          repository: local/immu-buildkit-args
+          target: runtime
+          build-args: {FLAVOUR: vanilla}
+          labels: {org.example.team: payments}
+        tests:
+          args: {command: [sh, -c, "grep -q vanilla /flavour && grep -q runtime /stage"],
+                 junit: false}
+        """)
+    code, result, err = run(["run", "-f", str(spec), "--no-push", "--json"], capsys)
+    assert code == 0, err
+    config = buildkit_engine.client.api.inspect_image(result["image_id"])
+    labels = config["Config"]["Labels"]
+    assert labels["org.example.team"] == "payments"
+    assert labels["org.opencontainers.image.revision"] == result["labels"][
+        "org.opencontainers.image.revision"]
+    assert labels["org.opencontainers.image.created"] == "2023-11-14T22:13:20Z"
+    assert config["Created"].startswith("2023-11-14T22:13:20"), config["Created"]
     assert_clean(buildkit_engine)

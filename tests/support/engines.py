@@ -43,6 +43,13 @@ class Engine:
         return self.name == "docker26-containerd"
 
 
+def start_engine(name: str, images: tuple[str, ...] = ("busybox",)) -> dict[str, str]:
+    """Start ``name`` (once per session) with the offline ``images`` on it; its environment."""
+    env = _start(name)
+    run([str(ROOT / "scripts" / "base-images.sh"), *images], env, what="base-images.sh")
+    return env
+
+
 @functools.cache
 def _start(name: str) -> dict[str, str]:
     """Start ``name`` (once per session) with busybox on it; its environment."""
@@ -91,4 +98,5 @@ def _engine(name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
         client.close()
 
 
-__all__ = ["BUILDKIT_ENGINES", "BUSYBOX", "ENGINES", "Engine", "buildkit_engine", "engine"]
+__all__ = ["BUILDKIT_ENGINES", "BUSYBOX", "ENGINES", "Engine", "buildkit_engine", "engine",
+           "start_engine"]
