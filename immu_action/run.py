@@ -45,6 +45,7 @@ class RunOptions:
     promote: Switch = "auto"
     insecure_registry: bool = False
     check_name: str = CHECK_RUN_NAME
+    parallel: int | None = None  # suites at once; None: the runner's CPUs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,7 +131,7 @@ def _stages(client: docker.DockerClient, spec: Spec, opts: RunOptions,
         p.result = replace(p.result, digest=digest, digest_kind=pushed.kind)
     p.stage = "tests"
     result = run_suites(client, spec, image_id=image_id, suite_names=opts.suites,
-                        results_root=opts.results_root)
+                        results_root=opts.results_root, parallel=opts.parallel)
     if digest:
         # The proof: the image the suites ran is the config of the pushed manifest.
         result = replace(result, digest=digest, digest_kind=p.result.digest_kind,

@@ -34,6 +34,7 @@ INPUT_ROUTES: dict[str, tuple[str, str]] = {
     "promote": ("IMMU_PROMOTE", "--promote auto|true|false"),
     "suites": ("IMMU_SUITES", "--suite NAME..."),
     "fail-on": ("IMMU_FAIL_ON", "--fail-on failures|errors|nothing"),
+    "parallel": ("IMMU_PARALLEL", "--parallel N|auto"),
     "check-name": ("IMMU_CHECK_NAME", "--check-name NAME"),
 }
 

@@ -50,6 +50,26 @@ def add_suite_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_parallel_argument(parser: argparse.ArgumentParser) -> None:
+    """``--parallel N``: how many suites run at once (``auto``: the runner's CPUs)."""
+    parser.add_argument(
+        "--parallel", metavar="N", default=None,
+        help="suites run at once: a number, or auto for the CPU count (default "
+        "$IMMU_PARALLEL or auto); 1 runs them one after the other, streaming their output",
+    )
+
+
+def parallel_from(args: argparse.Namespace) -> int | None:
+    """The ``--parallel`` choice (None: auto), validated when it comes from the environment."""
+    value = (args.parallel or env_default("IMMU_PARALLEL", "auto")).strip().lower()
+    if value == "auto":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        source = "--parallel" if args.parallel else "IMMU_PARALLEL"
+        raise BadInput(f"{source}={value!r} is not valid (a number of suites >= 1, or auto)")
+    return int(value)
+
+
 def add_fail_on_argument(parser: argparse.ArgumentParser) -> None:
     """``--fail-on``: which outcomes make the exit code 1."""
     parser.add_argument(

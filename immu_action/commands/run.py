@@ -19,6 +19,7 @@ def register(sub: Any) -> None:
     add_spec_argument(p)
     common.add_suite_argument(p)
     common.add_fail_on_argument(p)
+    common.add_parallel_argument(p)
     push = p.add_mutually_exclusive_group()
     push.add_argument("--push", dest="push", action="store_const", const="true",
                       help="push the image under its staging tag and test it by digest")
@@ -56,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         push=_switch(args.push, "IMMU_PUSH"), promote=_switch(args.promote, "IMMU_PROMOTE"),
         insecure_registry=args.insecure_registry,
         check_name=args.check_name or common.env_default("IMMU_CHECK_NAME", CHECK_RUN_NAME),
+        parallel=common.parallel_from(args),
     )
     ctx = pipeline.context_from_env()
     outcome = pipeline.run(engine.connect(), spec, opts, ctx)

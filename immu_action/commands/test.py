@@ -23,6 +23,7 @@ def register(sub: Any) -> None:
                    "default: the image `immu build` made for this commit)")
     common.add_suite_argument(p)
     common.add_fail_on_argument(p)
+    common.add_parallel_argument(p)
     add_json_argument(p)
     p.set_defaults(handler=run)
 
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     image_id = engine.image_config_digest(client, image_for(spec, args.image))
     result = run_suites(
         client, spec, image_id=image_id, suite_names=common.suites_from(args),
-        results_root=common.results_root(args, spec),
+        results_root=common.results_root(args, spec), parallel=common.parallel_from(args),
     )
     common.print_outcome(result)
     if args.json:

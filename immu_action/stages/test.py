@@ -4,8 +4,10 @@ everything removed afterwards, on failure and cancellation too."""
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import wait
 from pathlib import Path
 
 import docker
@@ -13,7 +15,8 @@ import docker
 from immu_action import output
 from immu_action.adapters.docker import engine, suites
 from immu_action.adapters.docker.sandbox import Sandbox, new_run_id
-from immu_action.adapters.signals import cancellable
+from immu_action.adapters.docker.suites import WAIT_SLICE_S
+from immu_action.adapters.signals import HelperPool, cancellable
 from immu_action.core.junit import NotJUnit, junit_files, parse_junit_partial
 from immu_action.core.outcome import classify
 from immu_action.core.results import RunResult, SuiteResult, TestResults
@@ -34,6 +37,11 @@ def select_suites(spec: Spec, names: Sequence[str] | None) -> list[SuiteSpec]:
     return [s for n, s in spec.tests.items() if n in names]
 
 
+def default_parallel() -> int:
+    """Suites run at once by default: the runner's CPUs."""
+    return max(1, os.cpu_count() or 1)
+
+
 def run_suites(
     client: docker.DockerClient,
     spec: Spec,
@@ -43,18 +51,58 @@ def run_suites(
     results_root: Path,
     log: engine.LogSink = output.log_to_stderr,
     run_id: str | None = None,
+    parallel: int | None = None,
 ) -> RunResult:
-    """Run every selected suite in fresh containers of ``image_id``; always clean up."""
+    """Run every selected suite in fresh containers of ``image_id``; always clean up.
+
+    Suites are independent (each its own network and services), so up to ``parallel`` run
+    at once, each in a worker thread with a sandbox of its own (termination signals stay with
+    the main thread). A parallel suite's output is printed as one folded group when it ends;
+    with ``parallel=1`` it streams as it comes. Results keep the spec's order. On a cancel the
+    main thread stops new resources, removes everything labelled with the run and waits for
+    the workers; a timed-out suite stops only itself.
+    """
     chosen = select_suites(spec, suite_names)
     run_id = run_id or new_run_id()
+    workers = max(1, min(parallel or default_parallel(), len(chosen)))
     with cancellable(), Sandbox(client, run_id=run_id, log=log) as box:
         images = _service_images(client, spec, chosen, log=log)
-        outcomes = tuple(
-            _run_suite(box, spec, suite, image_id=image_id, images=images,
-                       results_root=results_root, log=log)
-            for suite in chosen
-        )
+
+        def one(suite: SuiteSpec) -> SuiteResult:
+            sink: list[str] = []
+            own = Sandbox(client, run_id=run_id, log=log, stop=box.stopped)
+            try:
+                return _run_suite(own, spec, suite, image_id=image_id, images=images,
+                                  results_root=results_root,
+                                  log=log if workers == 1 else sink.append,
+                                  replay=None if workers == 1 else sink)
+            finally:
+                own.cleanup(sweep=False)
+
+        if workers == 1:
+            outcomes = tuple(one(suite) for suite in chosen)
+        else:
+            outcomes = _concurrently(box, one, chosen, workers)
     return RunResult(image_id=image_id, repository=spec.image.repository, suites=outcomes)
+
+
+def _concurrently(box: Sandbox, one: Callable[[SuiteSpec], SuiteResult],
+                  chosen: Sequence[SuiteSpec], workers: int) -> tuple[SuiteResult, ...]:
+    """``one`` per suite on ``workers`` helper threads; the main thread waits in slices so a
+    cancel reaches it, then stops the workers' resources before leaving."""
+    pool = HelperPool(max_workers=workers, thread_name_prefix="immu-suite")
+    futures = [pool.submit(one, suite) for suite in chosen]
+    try:
+        while not all(f.done() for f in futures):
+            wait(futures, timeout=WAIT_SLICE_S)
+    except BaseException:
+        box.stopped.set()  # no new container or network from here on
+        box.cleanup()  # removes every container and network of the run, workers' too
+        wait(futures, timeout=30)
+        raise
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return tuple(f.result() for f in futures)
 
 
 def _service_images(
@@ -88,8 +136,10 @@ def _run_suite(
     images: dict[str, str],
     results_root: Path,
     log: engine.LogSink,
+    replay: list[str] | None = None,
 ) -> SuiteResult:
-    """One suite: private network, healthy services, the test container, parsed results."""
+    """One suite: private network, healthy services, the test container, parsed results.
+    With ``replay`` (a parallel run) what ``log`` gathered is printed in the suite's group."""
     results_dir = results_root / suite.name
     shutil.rmtree(results_dir, ignore_errors=True)
     network = box.network(suite.name)
@@ -101,13 +151,24 @@ def _run_suite(
             )
             suites.wait_healthy(container, service=spec.services[name])
         env = {"IMMU_SUITE": suite.name, "IMMU_RESULTS": suite.results, **suite.env}
-        with output.fenced_group(f"Suite {suite.name}"):
-            # The command comes from the (PR author's) spec: printed inside the fence.
+        if replay is None:
+            with output.fenced_group(f"Suite {suite.name}"):
+                # The command comes from the (PR author's) spec: printed inside the fence.
+                log(f"== suite {suite.name}: {' '.join(suite.command)}\n")
+                ran = suites.run_test_container(
+                    box, suite=suite, image_id=image_id, network=network,
+                    results_dir=results_dir, env=env, log=log,
+                )
+        else:
             log(f"== suite {suite.name}: {' '.join(suite.command)}\n")
-            ran = suites.run_test_container(
-                box, suite=suite, image_id=image_id, network=network,
-                results_dir=results_dir, env=env, log=log,
-            )
+            try:
+                ran = suites.run_test_container(
+                    box, suite=suite, image_id=image_id, network=network,
+                    results_dir=results_dir, env=env, log=log,
+                )
+            finally:
+                with output.fenced_group(f"Suite {suite.name}"):
+                    output.log_to_stderr("".join(replay))
     except suites.ServiceNotReady as e:
         return classify(suite=suite.name, exit_code=None, timed_out=False,
                         timeout_s=suite.timeout_s, duration_s=0.0, log_tail="",
@@ -115,7 +176,9 @@ def _run_suite(
     finally:
         box.cleanup(sweep=False)
     with output.untrusted_output():  # notes name files the suite wrote
-        parsed, files, problem = _parse_results(results_dir, log=log)
+        # (a parallel suite's buffer is printed already: its notes go straight out)
+        parsed, files, problem = _parse_results(
+            results_dir, log=log if replay is None else output.log_to_stderr)
     return classify(
         suite=suite.name, exit_code=ran.exit_code, timed_out=ran.timed_out,
         timeout_s=suite.timeout_s, duration_s=ran.duration_s, log_tail=ran.log_tail,

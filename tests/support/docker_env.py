@@ -37,6 +37,9 @@ def busybox_image(docker_client: docker.DockerClient) -> str:
 
 def labelled(client: docker.DockerClient, label: str) -> tuple[list[str], list[str]]:
     """Names of containers and networks carrying ``label`` (``key`` or ``key=value``)."""
-    containers = [c.name for c in client.containers.list(all=True, filters={"label": label})]
-    networks = [str(n.name) for n in client.networks.list(filters={"label": label})]
+    # The low-level lists: containers.list() inspects each one, and a container removed in
+    # between (a cleanup under way) would fail the look-up.
+    containers = [str(c["Names"][0]).lstrip("/")
+                  for c in client.api.containers(all=True, filters={"label": label})]
+    networks = [str(n["Name"]) for n in client.api.networks(filters={"label": label})]
     return containers, networks

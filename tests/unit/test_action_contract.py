@@ -26,7 +26,8 @@ ACTION: dict[str, Any] = yaml.safe_load((ROOT / "action.yml").read_text())
 INPUTS = {
     "spec": "immu.yml", "working-directory": ".", "github-token": "${{ github.token }}",
     "registry-username": "", "registry-password": "", "push": "auto", "promote": "auto",
-    "suites": "all", "fail-on": "failures", "check-name": "immu-action: tested image",
+    "suites": "all", "fail-on": "failures", "parallel": "auto",
+    "check-name": "immu-action: tested image",
 }
 OUTPUTS = ("image-id", "digest", "image", "tests", "passed", "failed", "errors", "skipped",
            "promoted-tags", "results-json", "conclusion", "error")
@@ -36,9 +37,10 @@ ENV = {
     "promote": "IMMU_PROMOTE", "fail-on": "IMMU_FAIL_ON",
     "registry-username": "IMMU_REGISTRY_USERNAME", "registry-password": "IMMU_REGISTRY_PASSWORD",
     "github-token": "GITHUB_TOKEN", "check-name": "IMMU_CHECK_NAME",
+    "parallel": "IMMU_PARALLEL",
 }
 RUN_FLAGS = ("-f", "--file", "--suite", "--push", "--no-push", "--promote", "--fail-on",
-             "--check-name", "--json")
+             "--check-name", "--parallel", "--json")
 
 
 def gen_table() -> ModuleType:

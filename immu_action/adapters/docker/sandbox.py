@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -21,7 +22,7 @@ from docker.models.containers import Container
 
 from immu_action.adapters.docker.engine import LogSink, retry
 from immu_action.adapters.signals import deferred, shielded
-from immu_action.errors import EngineError
+from immu_action.errors import Cancelled, EngineError
 
 RUN_LABEL = "immu.run"
 PID_LABEL = "immu.pid"
@@ -46,13 +47,20 @@ def keep_requested() -> bool:
 class Sandbox:
     """Creates containers and networks for one run and removes them all on exit."""
 
-    def __init__(self, client: docker.DockerClient, *, run_id: str, log: LogSink) -> None:
+    def __init__(self, client: docker.DockerClient, *, run_id: str, log: LogSink,
+                 stop: threading.Event | None = None) -> None:
         self.client = client
         self.run_id = run_id
         self.labels = run_labels(run_id)
         self.log = log
+        # Set when the run is cancelled: sandboxes sharing it create nothing more.
+        self.stopped = stop or threading.Event()
         self._containers: list[str] = []
         self._networks: list[str] = []
+
+    def _check(self, what: str) -> None:
+        if self.stopped.is_set():
+            raise Cancelled(f"run cancelled: {what} not created")
 
     def __enter__(self) -> Sandbox:
         return self
@@ -68,6 +76,7 @@ class Sandbox:
     def network(self, name: str) -> str:
         """Create a private bridge network; returns its name."""
         full = f"immu-{self.run_id}-{name}"
+        self._check(f"network {full}")
         with deferred():  # a signal between create and append would leak the network
             try:
                 net = self.client.networks.create(full, driver="bridge", labels=self.labels)
@@ -91,6 +100,7 @@ class Sandbox:
     ) -> Container:
         """Create (not start) a labelled container attached to ``network`` as ``alias``."""
         full = f"immu-{self.run_id}-{name}"
+        self._check(f"container {full}")
         endpoint = self.client.api.create_endpoint_config(aliases=[alias])
         with deferred():  # a signal between create and append would leak the container
             container = self._create(image, full, command, env, network, endpoint, alias,

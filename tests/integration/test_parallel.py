@@ -1,0 +1,100 @@
+"""Suites run concurrently: each in its own group when it ends, results in the spec's order, a
+timeout stops only its suite, and a cancel in the middle of three leaves nothing behind."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.integration.test_cancellation import runner_cancel, start, wait_for
+from tests.integration.test_pipeline_docker import assert_clean, run_cli, write_project
+from tests.support.docker_env import labelled
+
+pytestmark = pytest.mark.docker
+
+TWO = """\
+version: 1
+image: {repository: local/immu-parallel}
+tests:
+  slow:
+    command: [sh, -c, "sleep 4; cp /fixtures/it.xml /immu/results/; echo slow-done"]
+  fast:
+    command: [sh, -c, "cp /fixtures/it.xml /immu/results/; echo fast-done"]
+"""
+
+
+def groups(err: str) -> list[str]:
+    return re.findall(r"^::group::Suite (\S+)$", err, re.M)
+
+
+def test_suites_run_at_once_and_report_in_the_specs_order(
+        tmp_path: Path, busybox_image: str, docker_client: docker.DockerClient,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")  # groups are printed in Actions
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    monkeypatch.delenv("GITHUB_OUTPUT", raising=False)
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/shop")
+    monkeypatch.setenv("GITHUB_EVENT_NAME", "workflow_dispatch")
+    monkeypatch.setenv("GITHUB_SHA", "a" * 40)
+    spec = write_project(tmp_path, busybox_image, TWO)
+    code, result, err = run_cli(["run", "-f", str(spec), "--no-push", "--parallel", "2"],
+                                capsys)
+    assert code == 0, err
+    # The fast suite ended first, so its group came first: it ran while the slow one did.
+    assert groups(err) == ["fast", "slow"], err[-3000:]
+    assert [s["name"] for s in result["suites"]] == ["slow", "fast"]  # the spec's order
+    fast = err.index("::group::Suite fast")
+    assert "fast-done" in err[fast:err.index("::endgroup::", fast)]  # its output, in its group
+    code, result, err = run_cli(["run", "-f", str(spec), "--no-push", "--parallel", "1"],
+                                capsys)
+    assert code == 0 and groups(err) == ["slow", "fast"], err[-3000:]  # one after the other
+    assert_clean(docker_client)
+
+
+def test_a_timed_out_suite_does_not_stop_its_siblings(
+        tmp_path: Path, busybox_image: str, docker_client: docker.DockerClient,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    spec = write_project(tmp_path, busybox_image, """\
+    version: 1
+    image: {repository: local/immu-parallel-timeout}
+    tests:
+      hangs: {command: [sleep, "300"], timeout: 1s, junit: false}
+      works: {command: [sh, -c, "sleep 3; cp /fixtures/it.xml /immu/results/"]}
+    """)
+    code, result, err = run_cli(["run", "-f", str(spec), "--no-push", "--parallel", "2"],
+                                capsys)
+    assert code == 1, err
+    status = {s["name"]: s["status"] for s in result["suites"]}
+    assert status == {"hangs": "timed_out", "works": "passed"}, status
+    assert_clean(docker_client)
+
+
+def test_the_cancel_sequence_in_the_middle_of_three_parallel_suites_leaves_nothing(
+        tmp_path: Path, busybox_image: str, docker_client: docker.DockerClient,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = write_project(tmp_path, busybox_image, f"""\
+    version: 1
+    image: {{repository: local/immu-parallel-cancel}}
+    services:
+      db: {{image: {busybox_image}, command: [sleep, "300"]}}
+    tests:
+      one: {{command: [sleep, "300"], services: [db], junit: false}}
+      two: {{command: [sleep, "300"], services: [db], junit: false}}
+      three: {{command: [sleep, "300"], junit: false}}
+    """)
+    monkeypatch.setenv("IMMU_PARALLEL", "3")
+    proc = start(spec)
+    label = f"immu.pid={proc.pid}"
+    try:
+        # two services and three test containers, all at once
+        wait_for("the three suites", lambda: len(labelled(docker_client, label)[0]) == 5, proc)
+        err, seconds = runner_cancel(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and seconds < 7.5, (seconds, err[-2000:])
+    assert "Traceback" not in err
+    assert labelled(docker_client, label) == ([], [])
