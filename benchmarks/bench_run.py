@@ -1,8 +1,12 @@
 """`immu run` on the bundled example vs the same work done with the bare docker CLI.
 
-Same run, same machine, interleaved, warm layer cache for both: build the image, then for
-each suite a network, the services with their health checks, the test container, copying
-the results out, and removing it all. Prints medians and the ratio; target <= 1.15.
+The spec has three suites, two of which need PostgreSQL: `unit`, `store`
+(tests/integration/test_postgres_store.py) and `api` (tests/integration/test_http_api.py),
+written next to a copy of the example. The peer does the same work one step after the other,
+as a person's script would: build the image, then per suite a network, PostgreSQL with its
+health check, the test container, copying the results out, removing it all. Same machine,
+interleaved, warm layer cache for both. Prints medians, the ratio (target <= 0.6: immu runs
+the suites at once) and our per-phase times from the run's --json.
 
     .venv/bin/python benchmarks/bench_run.py [--runs 3]
 """
@@ -10,7 +14,9 @@ the results out, and removing it all. Prints medians and the ratio; target <= 1.
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -20,8 +26,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "python-service"
-SPEC = EXAMPLE / "immu.offline.yml"
-TARGET = 1.15
+TARGET = 0.6
+THREE = """
+  store:
+    command: [pytest, tests/integration/test_postgres_store.py, --junitxml=/immu/results/store.xml]
+    results: /immu/results
+    services: [db]
+    env:
+      DATABASE_URL: postgresql://postgres:test@db:5432/notes
+    timeout: 10m
+  api:
+    command: [pytest, tests/integration/test_http_api.py, --junitxml=/immu/results/api.xml]
+    results: /immu/results
+    services: [db]
+    env:
+      DATABASE_URL: postgresql://postgres:test@db:5432/notes
+    timeout: 10m
+"""
 
 # The docker CLI version of the example's immu.offline.yml (kept in step by hand; the
 # script fails loudly if the suites stop passing).
@@ -51,8 +72,21 @@ run_suite() {  # name, needs_db, command...
   docker network rm "$net" >/dev/null
 }
 run_suite unit 0 pytest tests/unit --junitxml=/immu/results/unit.xml
-run_suite integration 1 pytest tests/integration --junitxml=/immu/results/integration.xml
+run_suite store 1 pytest tests/integration/test_postgres_store.py --junitxml=/immu/results/store.xml
+run_suite api 1 pytest tests/integration/test_http_api.py --junitxml=/immu/results/api.xml
 """
+
+
+def bench_example(tmp: Path) -> Path:
+    """A copy of the example whose spec has the three suites."""
+    work = tmp / "example"
+    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns(".immu", "__pycache__"))
+    text = (work / "immu.offline.yml").read_text()
+    head, _, _ = text.partition("  integration:")
+    (work / "immu.bench.yml").write_text(head.rstrip() + "\n" + THREE.lstrip("\n")
+                                          + text[text.index("promote:"):]
+                                          if "promote:" in text else head.rstrip() + THREE)
+    return work
 
 
 def timed(cmd: list[str], env_extra: dict[str, str] | None = None) -> float:
@@ -73,16 +107,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    immu = [str(Path(sys.executable).parent / "immu"), "run", "-f", str(SPEC), "--json"]
     ours: list[float] = []
     peer: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
+        work = bench_example(Path(tmp))
+        immu = [str(Path(sys.executable).parent / "immu"), "run", "-f",
+                str(work / "immu.bench.yml"), "--json"]
         timed(immu)  # warm the layer cache for both (same Dockerfile, same base)
         for i in range(args.runs):
             out = Path(tmp) / f"peer{i}"
             out.mkdir()
-            peer.append(timed(["bash", "-c", PEER], {"EXAMPLE": str(EXAMPLE), "OUT": str(out)}))
+            peer.append(timed(["bash", "-c", PEER], {"EXAMPLE": str(work), "OUT": str(out)}))
             ours.append(timed(immu))
+        phases = json.loads(subprocess.run(immu, capture_output=True, text=True,
+                                           check=True).stdout)
     ours_m, peer_m = statistics.median(ours), statistics.median(peer)
     ratio = ours_m / peer_m
     print(f"{'path':<34}{'median s':>10}  runs")
@@ -90,6 +128,8 @@ def main() -> int:
     print(f"{'docker CLI, same work (peer)':<34}{peer_m:>10.2f}  "
           f"{', '.join(f'{t:.2f}' for t in peer)}")
     print(f"ratio immu/peer: {ratio:.3f} (target <= {TARGET})")
+    print("our suites (ran at once), wall seconds each: " + ", ".join(
+        f"{s['name']} {s['duration_s']:.1f}" for s in phases["suites"]))
     return 0 if ratio <= TARGET else 1
 
 

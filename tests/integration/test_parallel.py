@@ -98,3 +98,27 @@ def test_the_cancel_sequence_in_the_middle_of_three_parallel_suites_leaves_nothi
     assert proc.returncode == 130 and seconds < 7.5, (seconds, err[-2000:])
     assert "Traceback" not in err
     assert labelled(docker_client, label) == ([], [])
+
+
+def test_a_service_is_ready_when_its_own_health_test_passes_not_at_dockers_next_check(
+        tmp_path: Path, busybox_image: str, docker_client: docker.DockerClient,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Docker runs the first health check one interval (here 60 s) after the start; the spec's
+    test, run by immu meanwhile, passes at once, so the suite starts well within the 10 s
+    startup-timeout (waiting for Docker alone, it would fail as not healthy in time)."""
+    spec = write_project(tmp_path, busybox_image, f"""\
+    version: 1
+    image: {{repository: local/immu-probe}}
+    services:
+      db:
+        image: {busybox_image}
+        command: [sleep, "300"]
+        healthcheck: {{test: [CMD-SHELL, "test -d /"], interval: 60s, retries: 3}}
+        startup-timeout: 10s
+    tests:
+      uses-db: {{command: ["true"], services: [db], junit: false}}
+    """)
+    code, result, err = run_cli(["run", "-f", str(spec), "--no-push"], capsys)
+    assert code == 0, err
+    assert result["suites"][0]["status"] == "passed", result
+    assert_clean(docker_client)
