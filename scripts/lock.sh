@@ -11,6 +11,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 tools=${IMMU_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/immu-action}/pip-tools-7.7.0
 export PIP_CONFIG_FILE=/dev/null
+# ...but not the CA bundle: PyPI may be reached through a TLS-inspecting proxy.
+if [[ -z ${PIP_CERT:-} && -f /etc/ssl/certs/ca-certificates.crt ]]; then
+  export PIP_CERT=/etc/ssl/certs/ca-certificates.crt
+fi
 if [[ ! -x $tools/bin/pip-compile ]]; then
   python3 -m venv "$tools"
   "$tools/bin/pip" install -q --disable-pip-version-check "pip-tools==7.7.0"

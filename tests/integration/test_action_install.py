@@ -18,9 +18,9 @@ STEP = next(s for s in yaml.safe_load((ROOT / "action.yml").read_text())["runs"]
 
 def install(action: Path, temp: Path) -> tuple[subprocess.CompletedProcess[str], str]:
     output = temp / "output"
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(temp)),
-           "RUNNER_TEMP": str(temp), "GITHUB_OUTPUT": str(output),
-           "IMMU_ACTION_PATH": str(action), "PIP_CONFIG_FILE": "/dev/null"}
+    # The runner's own environment and pip configuration (CA bundle, proxy, index) stay.
+    env = {**os.environ, "RUNNER_TEMP": str(temp), "GITHUB_OUTPUT": str(output),
+           "IMMU_ACTION_PATH": str(action)}
     done = subprocess.run(["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", STEP],
                           env=env, capture_output=True, text=True, timeout=600, check=False)
     python = re.findall(r"^python=(.*)$", output.read_text(), re.M) if output.exists() else []
