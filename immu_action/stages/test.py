@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import wait
 from pathlib import Path
@@ -35,6 +36,9 @@ def select_suites(spec: Spec, names: Sequence[str] | None) -> list[SuiteSpec]:
             f"(defined: {', '.join(spec.tests)})"
         )
     return [s for n, s in spec.tests.items() if n in names]
+
+
+_PRINTING = threading.Lock()
 
 
 def default_parallel() -> int:
@@ -167,7 +171,9 @@ def _run_suite(
                     results_dir=results_dir, env=env, log=log,
                 )
             finally:
-                with output.fenced_group(f"Suite {suite.name}"):
+                # One suite's group at a time: interleaved markers would open a group inside
+                # another suite's fence (where the runner ignores it).
+                with _PRINTING, output.fenced_group(f"Suite {suite.name}"):
                     output.log_to_stderr("".join(replay))
     except suites.ServiceNotReady as e:
         return classify(suite=suite.name, exit_code=None, timed_out=False,

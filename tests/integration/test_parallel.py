@@ -30,6 +30,18 @@ def groups(err: str) -> list[str]:
     return re.findall(r"^::group::Suite (\S+)$", err, re.M)
 
 
+def assert_well_formed(err: str) -> None:
+    """Suites that end together still print one after the other: each group holds exactly
+    its own fence (a group opened inside another's fence is ignored by the runner)."""
+    markers = re.findall(r"^::(group::Suite \S+|stop-commands::\w+|\w{32}::|endgroup::)$",
+                         err, re.M)
+    suite_groups = [i for i, m in enumerate(markers) if m.startswith("group::Suite")]
+    for i in suite_groups:
+        stop, resume, closed = markers[i + 1:i + 4]
+        assert stop.startswith("stop-commands::") and resume == stop.split("::")[1] + "::" \
+            and closed == "endgroup::", markers[i:i + 4]
+
+
 def test_suites_run_at_once_and_report_in_the_specs_order(
         tmp_path: Path, busybox_image: str, docker_client: docker.DockerClient,
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,6 +57,7 @@ def test_suites_run_at_once_and_report_in_the_specs_order(
     assert code == 0, err
     # The fast suite ended first, so its group came first: it ran while the slow one did.
     assert groups(err) == ["fast", "slow"], err[-3000:]
+    assert_well_formed(err)
     assert [s["name"] for s in result["suites"]] == ["slow", "fast"]  # the spec's order
     fast = err.index("::group::Suite fast")
     assert "fast-done" in err[fast:err.index("::endgroup::", fast)]  # its output, in its group
