@@ -64,12 +64,13 @@ def build(client: docker.DockerClient, spec: Spec, *, log: engine.LogSink,
         facts.commit_time is not None and not facts.dirty)
     ref = spec.image.build.cache
     cache = None
-    if ref is not None and builder.find_buildx() is not None:
+    buildx = builder.find_buildx()
+    if ref is not None and buildx is not None:
         mode = "max" if not export_cache or builder.store_is_containerd(client) else "inline"
         cache = builder.Cache(ref=ref, export=export_cache, mode=mode)
     with cancellable(), output.fenced_group(f"Build {spec.image.repository}"):
         built = builder.build(client, spec.image.build, labels=labels, tag=tag, log=log,
-                              what="image", cache=cache,
+                              what="image", cache=cache, buildx=buildx,
                               epoch=int(created.timestamp()) if reproducible else None)
     inline = cache.ref if cache is not None and cache.export and cache.mode == "inline" \
         else None

@@ -9,6 +9,7 @@ import shutil
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import wait
+from contextlib import nullcontext
 from pathlib import Path
 
 import docker
@@ -155,22 +156,19 @@ def _run_suite(
             )
             suites.wait_healthy(container, service=spec.services[name])
         env = {"IMMU_SUITE": suite.name, "IMMU_RESULTS": suite.results, **suite.env}
-        if replay is None:
-            with output.fenced_group(f"Suite {suite.name}"):
+        # Streamed: the group is open while the suite runs. Parallel: its output gathered
+        # in ``replay`` is printed as one group when it ends.
+        live = output.fenced_group(f"Suite {suite.name}") if replay is None else nullcontext()
+        try:
+            with live:
                 # The command comes from the (PR author's) spec: printed inside the fence.
                 log(f"== suite {suite.name}: {' '.join(suite.command)}\n")
                 ran = suites.run_test_container(
                     box, suite=suite, image_id=image_id, network=network,
                     results_dir=results_dir, env=env, log=log,
                 )
-        else:
-            log(f"== suite {suite.name}: {' '.join(suite.command)}\n")
-            try:
-                ran = suites.run_test_container(
-                    box, suite=suite, image_id=image_id, network=network,
-                    results_dir=results_dir, env=env, log=log,
-                )
-            finally:
+        finally:
+            if replay is not None:
                 # One suite's group at a time: interleaved markers would open a group inside
                 # another suite's fence (where the runner ignores it).
                 with _PRINTING, output.fenced_group(f"Suite {suite.name}"):

@@ -53,12 +53,11 @@ def start_engine(name: str, images: tuple[str, ...] = ("busybox",)) -> dict[str,
 @functools.cache
 def _start(name: str) -> dict[str, str]:
     """Start ``name`` (once per session) with busybox on it; its environment."""
+    run([str(ROOT / "scripts" / "ensure-docker.sh")], {}, what="ensure-docker.sh")
     if name == "docker20":
-        run([str(ROOT / "scripts" / "ensure-docker.sh")], {}, what="ensure-docker.sh")
         env = {"DOCKER_HOST": os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"),
                "IMMU_BUILDX": "off"}
     else:
-        run([str(ROOT / "scripts" / "ensure-docker.sh")], {}, what="ensure-docker.sh")
         out = run([str(ROOT / "scripts" / "engines.sh"), "start", name], {},
                   what=f"engines.sh start {name}")
         env = dict(re.findall(r"^export (\w+)=(.*)$", out, re.M))

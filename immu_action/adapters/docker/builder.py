@@ -95,9 +95,9 @@ def buildkit_only(dockerfile: Path) -> str | None:
 
 def build(client: docker.DockerClient, spec: BuildSpec, *, labels: Mapping[str, str],
           tag: str | None, log: LogSink, what: str = "image", cache: Cache | None = None,
-          epoch: int | None = None) -> BuiltImage:
-    """Build ``spec`` with buildx if it is there, else through the engine API."""
-    buildx = find_buildx()
+          epoch: int | None = None, buildx: str | None = None) -> BuiltImage:
+    """Build ``spec`` with ``buildx`` (the caller's ``find_buildx()``) when there is one, else
+    through the engine API."""
     if buildx is not None:
         return _buildx(client, buildx, spec, labels=labels, tag=tag, log=log, what=what,
                        cache=cache, epoch=epoch)
