@@ -110,6 +110,13 @@ start() {
   mkdir -p "$state/data" "$run/exec"
   config "$name" > "$state/daemon.json"
   network_setup "$name"
+  # A dockerd that finds a "bridge" network in its store deletes it and, when it has an
+  # address pool (ours do), the interface named docker0 too: the SYSTEM engine's bridge,
+  # whatever --bridge says (moby's configureNetworking, "Clear stale bridge network").
+  # A fresh network store has no such network; the engine's networks are the tests'
+  # throwaway ones, nothing to keep.
+  rm -f "$state/data/network/files/local-kv.db"
+  local had_docker0=""; ip link show docker0 >/dev/null 2>&1 && had_docker0=1
   log "starting $name (Docker $("$root/usr/sbin/dockerd" --version | sed 's/^Docker version //'))"
   # setsid: the daemon outlives this script and the test run's process group. PATH puts
   # Debian 13's containerd, runc and docker-proxy before the system's.
@@ -121,7 +128,12 @@ start() {
       --default-address-pool "base=$(pool "$name").0.0/16,size=24" \
       > "$state/dockerd.log" 2>&1 < /dev/null &
   for _ in $(seq 1 120); do
-    if answers "$name"; then env_lines "$name"; return 0; fi
+    if answers "$name"; then
+      if [[ -n $had_docker0 ]] && ! ip link show docker0 >/dev/null 2>&1; then
+        die "starting $name removed the system engine's docker0 bridge: restart the system dockerd"
+      fi
+      env_lines "$name"; return 0
+    fi
     sleep 0.5
   done
   tail -n 30 "$state/dockerd.log" >&2 || true

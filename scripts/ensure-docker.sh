@@ -7,8 +7,24 @@ log() { printf 'ensure-docker: %s\n' "$*" >&2; }
 
 engine_up() { docker info >/dev/null 2>&1; }
 
+# The system engine is the one on the default socket; dockerd processes of other engines
+# (scripts/engines.sh) have their own pidfiles and do not count.
+system_pid() {
+  local pid; pid=$(cat /var/run/docker.pid 2>/dev/null) || return 1
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
 if engine_up; then
-  exit 0
+  # A running system engine whose default bridge is gone (something deleted docker0) starts
+  # no container on the default network: restart it once, if this script started it.
+  if [[ -z ${DOCKER_HOST:-} && $(id -u) == 0 && -f ${IMMU_DOCKERD_LOG:-/var/log/immu-dockerd.log} ]] \
+      && ! ip link show docker0 >/dev/null 2>&1 && pid=$(system_pid); then
+    log "the system engine's docker0 bridge is gone; restarting dockerd $pid"
+    kill "$pid"
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  else
+    exit 0
+  fi
 fi
 
 if [ -n "${DOCKER_HOST:-}" ]; then
@@ -32,7 +48,7 @@ if ! command -v docker >/dev/null 2>&1; then
 fi
 
 logfile=${IMMU_DOCKERD_LOG:-/var/log/immu-dockerd.log}
-if ! pgrep -x dockerd >/dev/null 2>&1; then
+if ! system_pid >/dev/null; then
   log "starting dockerd (log: $logfile)"
   # setsid: the daemon must outlive this script and the test run's process group.
   setsid nohup dockerd >"$logfile" 2>&1 < /dev/null &

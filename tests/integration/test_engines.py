@@ -13,12 +13,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 from immu_action.cli import main
 from tests.support.act import GIT
-from tests.support.docker_env import labelled
-from tests.support.engines import BUSYBOX, Engine, buildkit_engine, engine  # noqa: F401
+from tests.support.docker_env import ROOT, busybox_image, docker_client, labelled  # noqa: F401
+from tests.support.engines import BUSYBOX, Engine, buildkit_engine, engine, start_engine  # noqa: F401
+from tests.support.engines import run as run_script
 from tests.support.registry import Registry, registry, registry_env  # noqa: F401
 
 pytestmark = pytest.mark.docker
@@ -217,3 +219,18 @@ def test_target_args_labels_and_a_reproducible_created_time_with_buildkit(
     assert labels["org.opencontainers.image.created"] == "2023-11-14T22:13:20Z"
     assert config["Created"].startswith("2023-11-14T22:13:20"), config["Created"]
     assert_clean(buildkit_engine)
+
+
+def test_restarting_a_side_engine_keeps_the_system_engines_default_bridge(
+        docker_client: docker.DockerClient, busybox_image: str) -> None:  # noqa: F811
+    """Docker 26 deletes the interface docker0 when it finds a stale default network in its
+    store and has an address pool: a second start of a side engine (a re-run on the same
+    machine) took the system engine's bridge, and every default-network container with it."""
+    start_engine("docker26")  # its store now holds its default network
+    script = str(ROOT / "scripts" / "engines.sh")
+    run_script([script, "stop", "docker26"], {}, what="engines.sh stop docker26")
+    run_script([script, "start", "docker26"], {}, what="engines.sh start docker26")
+    out = docker_client.containers.run(busybox_image, ["ip", "-4", "-o", "addr", "show", "eth0"],
+                                       remove=True, network_mode="bridge",
+                                       labels={"immu.pid": str(os.getpid())})
+    assert re.search(rb"inet 172\.\d+\.\d+\.\d+/", out), out
