@@ -19,7 +19,8 @@ from immu_action.output import emit_json, say, untrusted_output
 
 # Subcommand modules under immu_action.commands, in the order `--help` lists them.
 COMMANDS = (
-    "validate", "schema", "build", "test", "run", "report", "promote", "rollback", "trace", "gc",
+    "validate", "schema", "build", "test", "run", "report", "promote", "rollback", "trace",
+    "verify", "gc",
 )
 
 Handler = Callable[[argparse.Namespace], int]

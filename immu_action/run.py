@@ -21,17 +21,22 @@ import docker
 from immu_action import output
 from immu_action.adapters import actions
 from immu_action.adapters.git import git_facts
+from immu_action.adapters.registry.promotion import Registries
+from immu_action.core.attestation import Shard
 from immu_action.core.context import GitHubContext
 from immu_action.core.policy import PromotionDecision, Switch, should_push
 from immu_action.core.results import RunFailure, RunResult, Stage
+from immu_action.core.sharding import Durations
 from immu_action.core.summary import CHECK_RUN_NAME
-from immu_action.errors import Cancelled, ImmuError, InternalError, PolicyRefused
+from immu_action.errors import BadInput, Cancelled, ImmuError, InternalError, PolicyRefused
 from immu_action.spec import Spec
+from immu_action.stages.attest import Attested, attest, identity
 from immu_action.stages.build import BuildResult, build
 from immu_action.stages.gate import gate
 from immu_action.stages.promote import promote_run
-from immu_action.stages.push import push_image
+from immu_action.stages.push import pull_pushed, push_image
 from immu_action.stages.report import report_run
+from immu_action.stages.shards import gather, stored_durations
 from immu_action.stages.test import run_suites, select_suites
 
 
@@ -46,6 +51,11 @@ class RunOptions:
     insecure_registry: bool = False
     check_name: str = CHECK_RUN_NAME
     parallel: int | None = None  # suites at once; None: the runner's CPUs
+    shard: Shard | None = None  # this job's part of a run split over matrix jobs
+    image: str | None = None  # test this pushed REPOSITORY@DIGEST instead of building
+    tests: bool = True  # False: build and push only (a sharded workflow's build job)
+    gather: int | None = None  # gather this many shards' stored results of ``image``
+    gather_run: str | None = None  # ...from this run (default: the Actions run)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,11 +63,12 @@ class RunOutcome:
     """The run's results plus what happened to promotion (and why)."""
 
     run: RunResult
-    build: BuildResult
+    build: BuildResult | None  # None when the run tested a digest another job built
     promotion: Mapping[str, Any] | None
     promotion_refused: str | None
     report: Mapping[str, Any] | None
     staging_tag: str | None = None
+    attested: Attested | None = None
 
 
 class _Progress:
@@ -72,6 +83,7 @@ class _Progress:
         self.decision: PromotionDecision | None = None
         self.error: ImmuError | None = None
         self.staging_tag: str | None = None
+        self.attested: Attested | None = None
 
     def fail(self, error: BaseException) -> None:
         """Record ``error`` as the run's failure at the current stage."""
@@ -93,7 +105,10 @@ def run(client: docker.DockerClient, spec: Spec, opts: RunOptions,
     gh = _github(ctx) if ctx else None
     p = _Progress(spec)
     try:
-        _stages(client, spec, opts, ctx, gh, p)
+        if opts.gather is not None:
+            _gather_stages(spec, opts, ctx, gh, p)
+        else:
+            _stages(client, spec, opts, ctx, gh, p)
     except Cancelled:
         raise
     except Exception as e:  # every failure is reported, then raised
@@ -104,44 +119,90 @@ def run(client: docker.DockerClient, spec: Spec, opts: RunOptions,
         p.result, ctx, gh=gh, promotion=p.promoted, decision=p.decision,
         results_root=opts.results_root, check_name=opts.check_name,
         environment=spec.promote.environment if spec.promote else "production",
-        failed=p.error is not None)
+        failed=p.error is not None,
+        # A build job or one shard: its summary and outputs; the gather job reports the run.
+        to_github=opts.tests and opts.shard is None)
     if p.error is not None:
         raise p.error
-    assert p.built is not None
     return RunOutcome(run=p.result, build=p.built, promotion=p.promoted,
-                      promotion_refused=p.refused, report=report, staging_tag=p.staging_tag)
+                      promotion_refused=p.refused, report=report, staging_tag=p.staging_tag,
+                      attested=p.attested)
 
 
 def _stages(client: docker.DockerClient, spec: Spec, opts: RunOptions,
             ctx: GitHubContext | None, gh: Any, p: _Progress) -> None:
     """The run's stages in order; ``p`` records each result as it lands."""
     select_suites(spec, opts.suites)  # bad suite names fail before a long build
-    pushing = should_push(opts.push, event_name=ctx.event_name if ctx else None,
-                          is_fork=bool(ctx and ctx.is_fork))
-    p.stage = "build"
-    p.built = built = build(client, spec, log=output.log_to_stderr, export_cache=pushing)
-    p.result = replace(p.result, image_id=built.image_id)
     sha = ctx.sha if ctx else (git_facts(spec.path.parent).sha or "")
-    image_id, digest = built.image_id, None
-    if pushing:
+    if opts.image is not None:  # a digest another job built and pushed: pull, prove, test
         p.stage = "push"
-        pushed = push_image(client, spec, built, sha=sha, ctx=ctx,
-                            insecure=opts.insecure_registry)
-        digest, image_id, p.staging_tag = pushed.digest, pushed.image_id, pushed.tag
-        p.result = replace(p.result, digest=digest, digest_kind=pushed.kind)
+        pushed = pull_pushed(client, spec, opts.image, insecure=opts.insecure_registry)
+        image_id, digest, shipped = pushed.image_id, pushed.digest, True
+        p.result = replace(p.result, image_id=image_id, digest=digest, digest_kind=pushed.kind)
+    else:
+        pushing = should_push(opts.push, event_name=ctx.event_name if ctx else None,
+                              is_fork=bool(ctx and ctx.is_fork))
+        if not opts.tests and not pushing:
+            raise BadInput("a build-only run (no tests) is for a sharded workflow's build "
+                           "job: it must push (--push, or IMMU_PUSH=true)")
+        p.stage = "build"
+        p.built = built = build(client, spec, log=output.log_to_stderr, export_cache=pushing)
+        p.result = replace(p.result, image_id=built.image_id)
+        image_id, digest = built.image_id, None
+        if pushing:
+            p.stage = "push"
+            pushed = push_image(client, spec, built, sha=sha, ctx=ctx,
+                                insecure=opts.insecure_registry)
+            digest, image_id, p.staging_tag = pushed.digest, pushed.image_id, pushed.tag
+            p.result = replace(p.result, digest=digest, digest_kind=pushed.kind)
+        # The proof: the image the suites run is the config of the pushed manifest.
+        shipped = image_id == built.image_id
+    if not opts.tests:
+        return
     p.stage = "tests"
+    durations = Durations() if opts.shard is None else stored_durations(
+        spec, insecure=opts.insecure_registry)
     result = run_suites(client, spec, image_id=image_id, suite_names=opts.suites,
-                        results_root=opts.results_root, parallel=opts.parallel)
+                        results_root=opts.results_root, parallel=opts.parallel,
+                        shard=opts.shard, durations=durations)
     if digest:
-        # The proof: the image the suites ran is the config of the pushed manifest.
         result = replace(result, digest=digest, digest_kind=p.result.digest_kind,
-                         tested_is_shipped=image_id == built.image_id)
+                         tested_is_shipped=shipped)
     p.result = result
+    p.stage = "attest"
+    p.attested = attest(spec, result, who=identity(ctx, sha=sha, shard=opts.shard),
+                        results_root=opts.results_root, services=result.services, ctx=ctx,
+                        registries=Registries(insecure=opts.insecure_registry))
+    p.result = replace(result, attestation=p.attested.as_dict())
+    if p.attested.artifact:
+        output.log_to_stderr(f"results stored in the registry: {p.attested.artifact}\n")
+    if opts.shard is not None:
+        return  # one shard of many: the gather job gates, promotes and reports
     p.stage = "promote"
     allowed, p.refused, p.decision = gate(spec, result, choice=opts.promote, ctx=ctx, gh=gh)
     if allowed:
         assert ctx is not None
         p.promoted = promote_run(spec, result, ctx, sha=sha, insecure=opts.insecure_registry)
+
+
+def _gather_stages(spec: Spec, opts: RunOptions, ctx: GitHubContext | None, gh: Any,
+                   p: _Progress) -> None:
+    """A sharded run's last job: every shard's results from the registry, then the gate and
+    promotion of the one digest they tested; reported once, like a whole run."""
+    if opts.image is None or opts.gather is None:
+        raise BadInput("gathering needs the tested digest (--image REPOSITORY@DIGEST) and "
+                       "the number of shards (--shards N)")
+    p.stage = "tests"
+    gathered = gather(spec, opts.image, shards=opts.gather, ctx=ctx, run=opts.gather_run,
+                      insecure=opts.insecure_registry)
+    p.result = result = gathered.result
+    if result.failure is not None:
+        return
+    p.stage = "promote"
+    allowed, p.refused, p.decision = gate(spec, result, choice=opts.promote, ctx=ctx, gh=gh)
+    if allowed:
+        assert ctx is not None and result.digest is not None
+        p.promoted = promote_run(spec, result, ctx, sha=ctx.sha, insecure=opts.insecure_registry)
 
 
 def _github(ctx: GitHubContext) -> Any:

@@ -36,6 +36,10 @@ INPUT_ROUTES: dict[str, tuple[str, str]] = {
     "fail-on": ("IMMU_FAIL_ON", "--fail-on failures|errors|nothing"),
     "parallel": ("IMMU_PARALLEL", "--parallel N|auto"),
     "check-name": ("IMMU_CHECK_NAME", "--check-name NAME"),
+    "mode": ("IMMU_MODE", "--mode run|build|gather"),
+    "image": ("IMMU_IMAGE", "--image REPOSITORY@DIGEST"),
+    "shard": ("IMMU_SHARD", "--shard I"),
+    "shards": ("IMMU_SHARDS", "--shards N"),
 }
 
 

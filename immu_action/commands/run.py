@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import Any
 
 from immu_action.commands import _common as common
 from immu_action.commands._common import add_json_argument, add_spec_argument
 from immu_action.core.policy import SWITCHES, Switch
+from immu_action.core.sharding import parse_shard
 from immu_action.core.summary import CHECK_RUN_NAME
 from immu_action.errors import BadInput, ExitCode
 from immu_action.output import emit_json, say
@@ -33,8 +35,36 @@ def register(sub: Any) -> None:
                    "or 'immu-action: tested image'; never a job's name: jobs are check runs)")
     p.add_argument("--insecure-registry", action="store_true",
                    help="allow plain HTTP to a registry that is not on loopback")
+    shard = p.add_argument_group(
+        "sharded runs", "A run split over matrix jobs: a build job (--mode build) pushes, N "
+        "jobs test its digest (--image, --shard I --shards N), a last job gathers their "
+        "results from the registry, reports once and promotes (--mode gather).")
+    shard.add_argument("--mode", choices=MODES, default=None,
+                       help="run: the whole flow; build: build and push only; gather: "
+                       "the shards' stored results, one report, promotion (default "
+                       "$IMMU_MODE or run)")
+    shard.add_argument("--image", metavar="REPOSITORY@DIGEST", default=None,
+                       help="test (or gather) this pushed digest instead of building "
+                       "(default $IMMU_IMAGE)")
+    shard.add_argument("--shard", metavar="I", default=None,
+                       help="this job's shard, 1 to --shards (default $IMMU_SHARD)")
+    shard.add_argument("--shards", metavar="N", default=None,
+                       help="how many shards the run has (default $IMMU_SHARDS)")
+    shard.add_argument("--run", dest="gather_run", metavar="RUN_ID", default=None,
+                       help="gather the shards of this run (default: $GITHUB_RUN_ID)")
     add_json_argument(p)
     p.set_defaults(handler=run)
+
+
+MODES = ("run", "build", "gather")
+
+
+def _partial_exit(result: Any, mode: str, policy: common.FailOn) -> int:
+    """A build job passes when it pushed; a shard by its own suites (it may have none)."""
+    if mode == "build" or result.failure is not None:
+        return int(result.failure.exit_code) if result.failure else 0
+    passed = all(s.status.value == "passed" for s in result.suites)
+    return 0 if passed else common.exit_code(result, policy)
 
 
 def _switch(value: str | None, env: str) -> Switch:
@@ -59,14 +89,35 @@ def run(args: argparse.Namespace) -> int:
         check_name=args.check_name or common.env_default("IMMU_CHECK_NAME", CHECK_RUN_NAME),
         parallel=common.parallel_from(args),
     )
+    mode = args.mode or common.env_default("IMMU_MODE", "run")
+    if mode not in MODES:
+        raise BadInput(f"IMMU_MODE={mode!r} is not valid (one of: {', '.join(MODES)})")
+    shard = None if mode == "gather" else parse_shard(
+        args.shard or common.env_default("IMMU_SHARD", ""),
+        args.shards or common.env_default("IMMU_SHARDS", ""))
+    image = args.image or common.env_default("IMMU_IMAGE", "") or None
+    if mode == "gather":
+        total = args.shards or common.env_default("IMMU_SHARDS", "")
+        if not str(total).isdigit() or int(total) < 1 or image is None:
+            raise BadInput("--mode gather needs the tested digest (--image or IMMU_IMAGE) and "
+                           "the number of shards (--shards or IMMU_SHARDS, 1 or more)")
+        opts = replace(opts, gather=int(total), image=image, gather_run=args.gather_run)
+    else:
+        opts = replace(opts, shard=shard, image=image, tests=mode != "build")
     ctx = pipeline.context_from_env()
     outcome = pipeline.run(engine.connect(), spec, opts, ctx)
-    common.print_outcome(outcome.run)
+    if mode == "build":
+        say(f"built and pushed {outcome.run.image_ref}")
+    else:
+        common.print_outcome(outcome.run)
     if args.json:
-        emit_json({**outcome.run.as_dict(), "tag": outcome.build.tag,
+        built = outcome.build
+        emit_json({**outcome.run.as_dict(), "tag": built.tag if built else None,
                    "staging_tag": outcome.staging_tag,
-                   "labels": outcome.build.labels, "promotion": outcome.promotion,
+                   "labels": built.labels if built else None, "promotion": outcome.promotion,
                    "promotion_refused": outcome.promotion_refused, "report": outcome.report})
+    if mode == "build" or (shard is not None and mode == "run"):
+        return _partial_exit(outcome.run, mode, policy)
     code = common.exit_code(outcome.run, policy)
     if code == 0 and opts.promote == "true" and outcome.promotion_refused:
         say(f"immu: error: promotion refused: {outcome.promotion_refused}")

@@ -38,6 +38,9 @@ def _human(result: TraceResult) -> None:
     for _, r in result.records:
         say(f"  {r.time}  {r.action:<8} {r.digest}  commit {r.commit or '-'}"
             f"  (was {r.previous_digest or 'unset'})")
+    for digest, verdicts in result.results.items():
+        say(f"  results stored with {digest}: " + ("none" if not verdicts else "; ".join(
+            f"run {v.run} {'passed' if v.passed else v.problem}" for v in verdicts)))
     if not result.records:
         say("  no audit records (never promoted by immu)")
 

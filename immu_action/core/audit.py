@@ -26,13 +26,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from immu_action.core.referrers import artifact_manifest
+
 AUDIT_MEDIA_TYPE = "application/vnd.immu.promotion.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 AUDIT_TAG_PREFIX = "immu-audit-"
 RECORD_ANNOTATION = "io.immu.record"
-EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
-EMPTY_BLOB = b"{}"
-EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
 Action = Literal["promote", "rollback"]
 
 
@@ -123,24 +121,12 @@ def record_key_of(name: str) -> str | None:
 def record_manifest(*, subject_digest: str, subject_size: int, subject_media_type: str,
                     record: AuditRecord) -> bytes:
     """The OCI artifact manifest carrying ``record``, referring to the promoted image."""
-    annotations = {
-        "org.opencontainers.image.created": record.time,
-        "io.immu.action": record.action,
-        "io.immu.tag": record.tag,
-        RECORD_ANNOTATION: encode_record(record).decode(),
-    }
-    doc = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "artifactType": AUDIT_MEDIA_TYPE,
-        "config": {"mediaType": EMPTY_MEDIA_TYPE, "digest": EMPTY_DIGEST,
-                   "size": len(EMPTY_BLOB)},
-        "layers": [],
-        "subject": {"mediaType": subject_media_type, "digest": subject_digest,
-                    "size": subject_size},
-        "annotations": annotations,
-    }
-    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+    return artifact_manifest(
+        artifact_type=AUDIT_MEDIA_TYPE, subject_digest=subject_digest,
+        subject_size=subject_size, subject_media_type=subject_media_type,
+        annotations={"org.opencontainers.image.created": record.time,
+                     "io.immu.action": record.action, "io.immu.tag": record.tag,
+                     RECORD_ANNOTATION: encode_record(record).decode()})
 
 
 def record_from_manifest(manifest: bytes) -> AuditRecord:

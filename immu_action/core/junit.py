@@ -298,3 +298,40 @@ def junit_files(paths: Iterable[Path]) -> list[Path]:
 def parse_paths(paths: Iterable[Path]) -> TestResults:
     """Merged results of every JUnit file in ``paths`` (files or directories)."""
     return TestResults.merge(parse_junit(p) for p in junit_files(paths))
+
+
+def iter_cases(path: Path) -> Iterator[tuple[str, str, str, float]]:
+    """``(testsuite, classname.name, status, seconds)`` of each test case in ``path``, status
+    ``passed``, ``failed`` (failure or error) or ``skipped``: the per-test view the results
+    attestation lists (a second, streamed pass; ``parse_junit`` keeps only the failures).
+    A file cut short yields the cases before the break."""
+    suites: list[str] = []
+    stack: list[ET.Element] = []
+    try:
+        with path.open("rb") as fh:
+            check_prolog(fh, path)
+            fh.seek(0)
+            for event, elem in ET.iterparse(fh, events=("start", "end")):
+                if event == "start":
+                    if elem.tag == "testsuite":
+                        suites.append(elem.get("name") or path.stem)
+                    stack.append(elem)
+                    continue
+                stack.pop()
+                if elem.tag == "testcase":
+                    tags = {child.tag for child in elem}
+                    status = ("failed" if tags & {"failure", "error"} else
+                              "skipped" if "skipped" in tags or elem.get("status") == "notrun"
+                              else "passed")
+                    classname, name = elem.get("classname") or "", elem.get("name") or "(unnamed)"
+                    yield (suites[-1] if suites else path.stem,
+                           f"{classname}.{name}" if classname else name, status,
+                           _seconds(elem.get("time")))
+                elif elem.tag == "testsuite":
+                    suites.pop()
+                else:
+                    continue
+                if stack:
+                    stack[-1].remove(elem)
+    except (ET.ParseError, OSError, BadInput):
+        return

@@ -67,14 +67,19 @@ def results_json(run: RunResult) -> str:
 def outputs(run: RunResult, promotion: Mapping[str, Any] | None) -> dict[str, str]:
     """The action's outputs (``GITHUB_OUTPUT``), exactly those action.yml declares."""
     totals = run.totals
+    attestation = run.attestation or {}
     return {
         "image-id": run.image_id, "digest": run.digest or "", "image": run.image_ref,
+        "repository": run.repository,
         "tests": str(totals.tests), "passed": str(totals.passed), "failed": str(totals.failed),
         "errors": str(totals.errors), "skipped": str(totals.skipped),
         "promoted-tags": "\n".join((promotion or {}).get("tags", [])),
         "results-json": results_json(run),
         "conclusion": conclusion(run),
         "error": run.failure.message if run.failure else "",
+        "results-predicate-type": str(attestation.get("predicate_type") or ""),
+        "results-predicate-path": str(attestation.get("predicate_path") or ""),
+        "results-attestation": str(attestation.get("artifact") or ""),
     }
 
 

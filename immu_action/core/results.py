@@ -6,7 +6,7 @@ JUnit counts as one error so that "no report" never reads as "all passed".
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal
@@ -163,9 +163,9 @@ def suite_crash(
     return TestResults.merge([partial or TestResults(), crash])
 
 
-Stage = Literal["spec", "build", "push", "tests", "promote", "internal"]
+Stage = Literal["spec", "build", "push", "tests", "attest", "promote", "internal"]
 _HEADLINES = {"spec": "bad input", "build": "build failed", "push": "push failed",
-              "tests": "test run failed",
+              "tests": "test run failed", "attest": "storing the results failed",
               "promote": "promotion failed", "internal": "internal error"}
 
 
@@ -206,6 +206,9 @@ class RunResult:
     suites: tuple[SuiteResult, ...] = ()
     failure: RunFailure | None = None
     digest_kind: str | None = None  # "index" or "manifest": what ``digest`` names
+    services: Mapping[str, str] = field(default_factory=dict)  # service -> image ID
+    # the results statement: result, predicate_type, statement/predicate paths, artifact
+    attestation: Mapping[str, Any] | None = None
 
     @property
     def totals(self) -> Totals:
@@ -240,4 +243,5 @@ class RunResult:
             "totals": self.totals.as_dict(),
             "suites": [s.as_dict() for s in self.suites],
             "failure": self.failure.as_dict() if self.failure else None,
+            "attestation": dict(self.attestation) if self.attestation else None,
         }

@@ -100,6 +100,7 @@ class SuiteSpec:
     user: str | None = None
     timeout_s: float = 600.0
     junit: bool = True
+    shard: str = "split"  # "split" or "whole": see the key's doc in spec.rules
 
 
 @dataclass(frozen=True, kw_only=True)

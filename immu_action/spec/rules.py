@@ -110,6 +110,11 @@ SUITE = Fields(
                      doc="true: the suite must write JUnit XML under `results` (a suite that "
                          "writes none is an error); false: a plain command, counted as one "
                          "test case that passes when it exits 0."),
+        "shard": Key(kind=Choice(values=("split", "whole")), default="split",
+                     doc="When a run is sharded over matrix jobs (IMMU_SHARDS): split: every "
+                         "shard runs the suite with IMMU_SHARD and IMMU_SHARDS set, for the "
+                         "suite's runner to take its part (pytest-split, jest --shard); whole: "
+                         "the suite runs whole on one shard, suites spread by their durations."),
     },
 )
 

@@ -17,7 +17,7 @@ from immu_action.core.context import GitHubContext
 from immu_action.core.manifests import INDEX_TYPES, MANIFEST_TYPES, config_digest
 from immu_action.core.references import parse_reference
 from immu_action.core.tags import ref_info, render_tags, tag_problem
-from immu_action.errors import BadInput, ImmuError, PolicyRefused
+from immu_action.errors import BadInput, ImmuError, PolicyRefused, RegistryError
 from immu_action.spec import PromoteSpec, Spec
 from immu_action.stages.build import BuildResult
 
@@ -105,3 +105,28 @@ def _point_cache(ref: str, source: str, insecure: bool) -> None:
     except ImmuError as e:
         output.warning(f"the build cache {ref} was not updated: {e}",
                        title="immu: build cache")
+
+
+def pull_pushed(client: docker.DockerClient, spec: Spec, image: str, *,
+                insecure: bool) -> Pushed:
+    """A digest another job built and pushed (``REPOSITORY@DIGEST``): pulled by digest and
+    proved to be what the registry serves under that digest, so its tests count for it."""
+    ref = parse_reference(image)
+    own = parse_reference(spec.image.repository)
+    if not ref.digest or ref.tag:
+        raise BadInput(f"image {image!r}: name a pushed digest, REPOSITORY@sha256:... (the "
+                       "`image` output of the job that built it)")
+    if (ref.host, ref.repository) != (own.host, own.repository):
+        raise BadInput(f"image {image!r} is not in {spec.path}'s image.repository "
+                       f"{spec.image.repository}")
+    registry = Registries(insecure=insecure).get(ref.host)
+    manifest = registry.get_manifest(ref.repository, ref.digest)
+    with output.untrusted_output():
+        image_id = engine.ensure_image(client, f"{spec.image.repository}@{ref.digest}",
+                                       what="image under test", log=output.log_to_stderr)
+    if not _holds(registry, ref.repository, ref.digest, image_id) and \
+            manifest.media_type not in INDEX_TYPES:
+        raise RegistryError(f"{image}: the engine pulled {image_id}, which is not that "
+                            "manifest's image")
+    kind = "index" if manifest.media_type in INDEX_TYPES else "manifest"
+    return Pushed(digest=ref.digest, kind=kind, image_id=image_id, tag="")

@@ -111,8 +111,9 @@ def _write_github(gh: GitHubClient, run: RunResult, ctx: GitHubContext, markdown
 def publish(run: RunResult, ctx: GitHubContext, *, promotion: Mapping[str, Any] | None,
             gh: GitHubClient | None, decision: PromotionDecision | None = None,
             junit_xml: bytes | None = None, environment: str = "production",
-            check_name: str = CHECK_RUN_NAME) -> ReportOutcome:
-    """Write the run's report for ``ctx``'s event; see the module docstring for failures."""
+            check_name: str = CHECK_RUN_NAME, to_github: bool = True) -> ReportOutcome:
+    """Write the run's report for ``ctx``'s event; see the module docstring for failures.
+    ``to_github=False`` (a sharded workflow's build or shard job): summary and outputs only."""
     section = promotion_markdown(promotion, decision)
     actions.append_step_summary(run_markdown(run, sections=[section],
                                              limit=STEP_SUMMARY_LIMIT // 4))
@@ -120,7 +121,9 @@ def publish(run: RunResult, ctx: GitHubContext, *, promotion: Mapping[str, Any] 
     actions.set_outputs(outs)
     wrote, degraded = ["step_summary", "outputs"], None
     done: dict[str, Any] = {}
-    if gh is None or (ctx.is_fork and ctx.event_name == "pull_request"):
+    if not to_github:
+        pass
+    elif gh is None or (ctx.is_fork and ctx.event_name == "pull_request"):
         degraded = ("no GitHub token" if gh is None else "pull request from a fork: the "
                     "token is read-only") + "; results are in the step summary only"
     else:
@@ -140,7 +143,7 @@ def publish(run: RunResult, ctx: GitHubContext, *, promotion: Mapping[str, Any] 
 def report_run(result: RunResult, ctx: GitHubContext, *, gh: GitHubClient | None,
                promotion: Mapping[str, Any] | None, decision: PromotionDecision | None,
                results_root: Path, check_name: str, environment: str,
-               failed: bool) -> Mapping[str, Any] | None:
+               failed: bool, to_github: bool = True) -> Mapping[str, Any] | None:
     """Publish the run; when it already failed, a GitHub failure while reporting is only a
     warning (the run's own error decides the exit code; summary and outputs are written)."""
     try:
@@ -148,7 +151,7 @@ def report_run(result: RunResult, ctx: GitHubContext, *, gh: GitHubClient | None
             result, ctx, promotion=promotion, gh=gh, decision=decision,
             # Only a release takes the merged junit.xml as an asset: skip the re-parse else.
             junit_xml=merged_junit([results_root]) if ctx.tag and result.suites else None,
-            environment=environment, check_name=check_name)
+            environment=environment, check_name=check_name, to_github=to_github)
     except ImmuError as e:
         if not failed:
             raise

@@ -19,9 +19,11 @@ from immu_action.adapters.docker import engine, suites
 from immu_action.adapters.docker.sandbox import Sandbox, new_run_id
 from immu_action.adapters.docker.suites import WAIT_SLICE_S
 from immu_action.adapters.signals import HelperPool, cancellable
+from immu_action.core.attestation import Shard
 from immu_action.core.junit import NotJUnit, junit_files, parse_junit_partial
 from immu_action.core.outcome import classify
 from immu_action.core.results import RunResult, SuiteResult, TestResults
+from immu_action.core.sharding import DURATIONS_PATH, Durations, durations_file, shard_suites
 from immu_action.errors import BadInput
 from immu_action.spec import ServiceSpec, Spec, SuiteSpec
 
@@ -57,6 +59,8 @@ def run_suites(
     log: engine.LogSink = output.log_to_stderr,
     run_id: str | None = None,
     parallel: int | None = None,
+    shard: Shard | None = None,
+    durations: Durations | None = None,
 ) -> RunResult:
     """Run every selected suite in fresh containers of ``image_id``; always clean up.
 
@@ -68,6 +72,13 @@ def run_suites(
     the workers; a timed-out suite stops only itself.
     """
     chosen = select_suites(spec, suite_names)
+    durations = durations or Durations()
+    if shard is not None:
+        mine = set(shard_suites({s.name: s.shard for s in chosen}, shard, durations))
+        chosen = [s for s in chosen if s.name in mine]
+        log(f"shard {shard}: suites {', '.join(s.name for s in chosen) or '(none)'}"
+            + (f" (balanced by the durations stored with {durations.source})"
+               if durations.source else "") + "\n")
     run_id = run_id or new_run_id()
     workers = max(1, min(parallel or default_parallel(), len(chosen)))
     with cancellable(), Sandbox(client, run_id=run_id, log=log) as box:
@@ -78,7 +89,8 @@ def run_suites(
             own = Sandbox(client, run_id=run_id, log=log, stop=box.stopped)
             try:
                 return _run_suite(own, spec, suite, image_id=image_id, images=images,
-                                  results_root=results_root,
+                                  results_root=results_root, shard=shard,
+                                  durations=durations,
                                   log=log if workers == 1 else sink.append,
                                   replay=None if workers == 1 else sink)
             finally:
@@ -88,7 +100,8 @@ def run_suites(
             outcomes = tuple(one(suite) for suite in chosen)
         else:
             outcomes = _concurrently(box, one, chosen, workers)
-    return RunResult(image_id=image_id, repository=spec.image.repository, suites=outcomes)
+    return RunResult(image_id=image_id, repository=spec.image.repository, suites=outcomes,
+                     services=images)
 
 
 def _concurrently(box: Sandbox, one: Callable[[SuiteSpec], SuiteResult],
@@ -142,6 +155,8 @@ def _run_suite(
     results_root: Path,
     log: engine.LogSink,
     replay: list[str] | None = None,
+    shard: Shard | None = None,
+    durations: Durations | None = None,
 ) -> SuiteResult:
     """One suite: private network, healthy services, the test container, parsed results.
     With ``replay`` (a parallel run) what ``log`` gathered is printed in the suite's group."""
@@ -156,6 +171,13 @@ def _run_suite(
             )
             suites.wait_healthy(container, service=spec.services[name])
         env = {"IMMU_SUITE": suite.name, "IMMU_RESULTS": suite.results, **suite.env}
+        extra: dict[str, bytes] = {}
+        if shard is not None:
+            env.update({"IMMU_SHARD": str(shard.index), "IMMU_SHARDS": str(shard.total)})
+            timings = durations_file(durations or Durations(), suite.name)
+            if timings is not None:
+                extra[DURATIONS_PATH] = timings
+                env["IMMU_DURATIONS"] = DURATIONS_PATH
         # Streamed: the group is open while the suite runs. Parallel: its output gathered
         # in ``replay`` is printed as one group when it ends.
         live = output.fenced_group(f"Suite {suite.name}") if replay is None else nullcontext()
@@ -165,7 +187,7 @@ def _run_suite(
                 log(f"== suite {suite.name}: {' '.join(suite.command)}\n")
                 ran = suites.run_test_container(
                     box, suite=suite, image_id=image_id, network=network,
-                    results_dir=results_dir, env=env, log=log,
+                    results_dir=results_dir, env=env, log=log, files=extra,
                 )
         finally:
             if replay is not None:

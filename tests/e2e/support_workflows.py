@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import itertools
 import re
+import shutil
 import subprocess
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,11 +27,15 @@ import pytest
 import requests
 import yaml
 
+from immu_action.adapters.registry.promotion import Registries
+from immu_action.adapters.registry.results import check_digest, stored_results
 from immu_action.core.audit import is_record_name, record_key_of
 from immu_action.core.summary import CHECK_RUN_NAME
-from tests.support.act import GIT, ROOT, ActError, ActRun, run_act
+from tests.support.act import GIT, ROOT, ActError, ActRun, export_tree, make_repo, run_act
 from tests.support.github_emulator import GitHubEmulator
-from tests.support.registry import PASSWORD, USER, Registry
+from tests.support.registry import PASSWORD, USER, Registry, start_registry
+
+REFERRERS_LIST = re.compile(r"sha256-[0-9a-f]{64}")
 
 EXAMPLE = ROOT / "examples" / "python-service"
 WORKFLOWS = ROOT / "examples" / "workflows"
@@ -93,9 +100,11 @@ class World:
 
     def tags(self) -> dict[str, str]:
         """Every image tag on the registry and its manifest digest, leaving out immu's own
-        (``immu-audit-*`` records, ``immu-staging-*`` pushes, the ``immu-buildcache``)."""
+        (``immu-audit-*`` records, ``immu-staging-*`` pushes, the ``immu-buildcache``) and
+        the digests' referrers lists (``sha256-<hex>``: results and records)."""
         return {t: d for t, d in self.all_tags().items()
-                if not is_record_name(t) and not t.startswith("immu-")}
+                if not is_record_name(t) and not t.startswith("immu-")
+                and not REFERRERS_LIST.fullmatch(t)}
 
     def staged(self, sha: str) -> set[str]:
         """Digests pushed under the staging tags of commit ``sha`` (one tag per run)."""
@@ -117,15 +126,17 @@ class World:
         return {t: str(client.head_manifest(self.path, t)) for t in names}
 
     def act(self, name: str, *, event: str, workflow: str, payload: dict[str, Any],
-            sha: str, env: dict[str, str] | None = None) -> Event:
+            sha: str, env: dict[str, str] | None = None,
+            matrix: dict[str, list[str]] | None = None) -> Event:
         """Run one example workflow; returns its run plus what it did on GitHub and Docker.
 
         As on GitHub, the job is a check run of the Actions app, in progress while it runs;
         another job of the repository carries our check run's very name (a user may name a
         job so). Neither may be edited: the emulator flags it."""
         before = len(self.emulator.calls)
+        run_id = (env or {}).get("GITHUB_RUN_ID") or str(next(RUN_IDS))
         restore = self._checkout(sha)  # act copies the working tree: make it the event's commit
-        jobs = [self.emulator.start_job(job_name(WORKFLOWS / workflow), sha),
+        jobs = [*(self.emulator.start_job(name, sha) for name in job_names(WORKFLOWS / workflow)),
                 self.emulator.start_job(CHECK_RUN_NAME, sha)]
         watch = ResourceWatch(self.docker, marker=str(self.work / name)).start()
         try:
@@ -135,7 +146,7 @@ class World:
                 github_api_url=self.emulator.url, token=self.emulator.token,
                 variables={"REGISTRY_USERNAME": USER}, secrets={"REGISTRY_PASSWORD": PASSWORD},
                 # act numbers every run 1; on GitHub each run has an id of its own
-                env={"GITHUB_RUN_ID": str(next(RUN_IDS)), **(env or {})},
+                env={**(env or {}), "GITHUB_RUN_ID": run_id}, matrix=matrix,
                 timeout=420,
             )
         except ActError as e:
@@ -149,7 +160,18 @@ class World:
         TIMINGS[name] = run.seconds
         print(f"\nact {name}: {run.seconds:.1f}s ({step_times(run)})")
         return Event(run=run, calls=self.emulator.calls[before:], created=watch.created,
-                     leftovers=watch.leftovers())
+                     leftovers=watch.leftovers(), run_id=run_id)
+
+    def statements(self, digest: str) -> list[dict[str, Any]]:
+        """The in-toto statements stored with ``digest``."""
+        found, ignored = stored_results(self.registry.client(), self.path, digest)
+        assert ignored == [], ignored
+        return [dict(r.statement) for r in found]
+
+    def results(self, digest: str) -> dict[str, Any]:
+        """The test results stored with ``digest`` in the registry, per run (``verify``)."""
+        registries = Registries(clients={self.registry.host: self.registry.client()})
+        return check_digest(f"{self.image}@{digest}", registries=registries).as_dict()
 
 
 @dataclass(frozen=True)
@@ -160,6 +182,7 @@ class Event:
     calls: list[Any]
     created: dict[str, str]  # id -> name of each container/network this run's immu created
     leftovers: dict[str, str]  # those of them that still exist
+    run_id: str = ""  # GITHUB_RUN_ID of the act run
 
     def out(self) -> dict[str, str]:
         return self.run.outputs("immu")
@@ -245,10 +268,18 @@ class ResourceWatch:
         return left
 
 
-def job_name(workflow: Path) -> str:
-    """The check-run name GitHub gives the (single) job of ``workflow``: its name, else id."""
-    (job_id, job), = yaml.safe_load(workflow.read_text())["jobs"].items()
-    return str(job.get("name") or job_id)
+def job_names(workflow: Path) -> list[str]:
+    """The check-run names GitHub gives the jobs of ``workflow``: each job's name (else its
+    id), once per matrix combination with ``${{ matrix.KEY }}`` filled in."""
+    names = []
+    for job_id, job in yaml.safe_load(workflow.read_text())["jobs"].items():
+        name = str(job.get("name") or job_id)
+        matrix = ((job.get("strategy") or {}).get("matrix") or {})
+        combos = [{}] if not matrix else [{k: v} for k, vs in matrix.items() for v in vs]
+        for combo in combos:
+            names.append(re.sub(r"\$\{\{\s*matrix\.(\w+)\s*\}\}",
+                                lambda m, c=combo: str(c.get(m[1], "")), name))
+    return names
 
 
 def step_times(run: ActRun) -> str:
@@ -270,3 +301,40 @@ def base_images() -> None:
                           capture_output=True, text=True, timeout=1800, check=False)
     if done.returncode != 0:
         pytest.fail(f"scripts/base-images.sh python postgres failed:\n{done.stderr[-4000:]}")
+
+
+def open_world(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.DockerClient,
+               name: str) -> Iterator[World]:
+    """The example repository (every example workflow in it), a fresh image repository on the
+    loopback registry and a GitHub emulator; torn down (and checked) after the module."""
+    registry = start_registry("main")  # the session's loopback registry (tests/support)
+    base_images()
+    base = tmp_path_factory.mktemp(name)
+    image = f"{registry.host}/example/python-service-{uuid.uuid4().hex[:10]}"
+    spec = rewrite((EXAMPLE / "immu.yml").read_text(),
+                   {EXAMPLE_REPOSITORY: image, **PUBLIC_TO_OFFLINE}, where="immu.yml")
+    flows = base / "workflows"
+    flows.mkdir()
+    for wf in sorted(WORKFLOWS.glob("*.yml")):
+        text = wf.read_text()
+        if wf.name == "rollback.yml":
+            text = rewrite(text, {ROLLBACK_IMAGE: image}, where=wf.name)
+        (flows / wf.name).write_text(text)
+    repo = base / "repo"
+    sha = make_repo(repo, workflows=sorted(flows.glob("*.yml")), files_from=EXAMPLE,
+                    files={"immu.yml": spec}, repository=REPOSITORY)
+    emulator = GitHubEmulator(owner="acme", repo="shop").start()
+    world = World(repo=repo, work=base / "act", registry=registry, image=image,
+                  emulator=emulator, docker=docker_client,
+                  checkout=export_tree(ROOT, base / "immu-action"), history=[sha])
+    try:
+        yield world
+    finally:
+        emulator.stop()
+        for ref in {t for img in docker_client.images.list(name=image)
+                    for t in img.tags if t.startswith(image + ":")}:
+            docker_client.images.remove(ref, noprune=False)
+        shutil.rmtree(base, ignore_errors=True)
+        print(f"\n{name} timings: "
+              + ", ".join(f"{k} {v:.1f}s" for k, v in TIMINGS.items()))
+    assert emulator.violations == [], "calls outside GitHub's OpenAPI description"

@@ -23,17 +23,18 @@ emulator (no OpenAPI violation), the step summary and that no container or netwo
 
 from __future__ import annotations
 
+import hashlib
 import json
-import shutil
+import re
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import docker
 import pytest
 
+from immu_action.core.attestation import TEST_RESULT
 from tests.e2e.support_workflows import (
     EXAMPLE,
     EXAMPLE_REPOSITORY,
@@ -41,17 +42,14 @@ from tests.e2e.support_workflows import (
     REPOSITORY,
     ROLLBACK_IMAGE,
     SHA256,
-    TIMINGS,
     WORKFLOWS,
     Event,
     World,
-    base_images,
-    rewrite,
+    open_world,
 )
-from tests.support.act import GIT, ROOT, export_tree, make_repo, push_event
+from tests.support.act import GIT, push_event
 from tests.support.engines import start_engine
-from tests.support.github_emulator import GitHubEmulator
-from tests.support.registry import PASSWORD, USER, start_registry
+from tests.support.registry import PASSWORD, USER
 
 pytestmark = pytest.mark.docker
 
@@ -60,37 +58,7 @@ pytestmark = pytest.mark.docker
 def world(tmp_path_factory: pytest.TempPathFactory,
           docker_client: docker.DockerClient) -> Iterator[World]:
     """The example repository, registry image and emulator shared by every event below."""
-    registry = start_registry("main")  # the session's loopback registry (tests/support)
-    base_images()
-    base = tmp_path_factory.mktemp("e2e-workflows")
-    image = f"{registry.host}/example/python-service-{uuid.uuid4().hex[:10]}"
-    spec = rewrite((EXAMPLE / "immu.yml").read_text(),
-                   {EXAMPLE_REPOSITORY: image, **PUBLIC_TO_OFFLINE}, where="immu.yml")
-    flows = base / "workflows"
-    flows.mkdir()
-    for wf in sorted(WORKFLOWS.glob("*.yml")):
-        text = wf.read_text()
-        if wf.name == "rollback.yml":
-            text = rewrite(text, {ROLLBACK_IMAGE: image}, where=wf.name)
-        (flows / wf.name).write_text(text)
-    repo = base / "repo"
-    sha = make_repo(repo, workflows=sorted(flows.glob("*.yml")), files_from=EXAMPLE,
-                    files={"immu.yml": spec}, repository=REPOSITORY)
-    emulator = GitHubEmulator(owner="acme", repo="shop").start()
-    world = World(repo=repo, work=base / "act", registry=registry, image=image,
-                  emulator=emulator, docker=docker_client,
-                  checkout=export_tree(ROOT, base / "immu-action"), history=[sha])
-    try:
-        yield world
-    finally:
-        emulator.stop()
-        for ref in {t for img in docker_client.images.list(name=image)
-                    for t in img.tags if t.startswith(image + ":")}:
-            docker_client.images.remove(ref, noprune=False)
-        shutil.rmtree(base, ignore_errors=True)
-        print("\ne2e workflow timings: "
-              + ", ".join(f"{k} {v:.1f}s" for k, v in TIMINGS.items()))
-    assert emulator.violations == [], "calls outside GitHub's OpenAPI description"
+    yield from open_world(tmp_path_factory, docker_client, "e2e-workflows")
 
 
 def _main_push(world: World, sha: str, *, protected: bool) -> dict[str, Any]:
@@ -197,6 +165,10 @@ def test_push_to_protected_main_promotes_the_tested_digest(world: World) -> None
     _assert_tested_is_shipped(out)
     assert world.tags() == {"latest": digest} and world.staged(sha) == {digest}
     assert world.audited() == {"latest"}
+    # The results went to the registry with the digest, naming this run (id.attempt).
+    assert out["results-attestation"].startswith(f"{world.image}@sha256:"), out
+    stored = world.results(digest)
+    assert [(v["run"], v["passed"]) for v in stored["runs"]] == [(ev.run_id, True)], stored
     _assert_common(world, ev, sha)
     run = _check_run(world, sha)
     assert run["conclusion"] == "success" and digest in run["output"]["summary"], run
@@ -278,6 +250,15 @@ def _release(world: World, version: str, *, retag: bool = False) -> tuple[Event,
                      workflow="release.yml", payload=payload, sha=sha), sha
 
 
+def _predicate_sha256(world: World, out: dict[str, str]) -> str:
+    """sha256 of the predicate file the run wrote (act removed its workspace since): the
+    predicate of the statement stored in the registry, written the way immu writes it."""
+    assert out["results-predicate-path"].endswith("/attestation/predicate.json"), out
+    (stored,) = world.statements(out["digest"])
+    predicate = json.dumps(stored["predicate"], indent=1, sort_keys=True) + "\n"
+    return hashlib.sha256(predicate.encode()).hexdigest()
+
+
 def _trace(world: World, tag: str) -> dict[str, Any]:
     env = {"PATH": "/usr/bin:/bin", "IMMU_REGISTRY_USERNAME": USER,
            "IMMU_REGISTRY_PASSWORD": PASSWORD, "HOME": str(world.work)}
@@ -325,6 +306,11 @@ def test_a_release_history_moves_floating_tags_forward_and_never_an_exact_tag(
                       if r["tag_name"] == f"v{version}"]
         assert "<!-- immu:begin -->" in release["body"] and digest in release["body"], release
         assert ev.count("POST", "/deployments$") == 1
+        # The example hands the stored results' predicate to actions/attest (a stand-in here).
+        signed = re.findall(r"attest stand-in: (.*)", ev.run.log())
+        assert signed == [f"name={world.image} digest={digest} type={TEST_RESULT} "
+                          f"result=PASSED push=true predicate-sha256="
+                          f"{_predicate_sha256(world, out)}"], signed
     summary = ev.run.summary()  # v1.2.2's: it says which floating tags stayed, and why
     assert "`1` stays on 1.3.0" in summary and "`latest` stays on 2.0.0" in summary, summary
     assert _trace(world, "1")["digest"] == world.digests["1.3.0"]

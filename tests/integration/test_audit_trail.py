@@ -11,7 +11,9 @@ import pytest
 from immu_action.adapters.registry.audit import history, record_names
 from immu_action.adapters.registry.history import trace
 from immu_action.adapters.registry.promotion import Provenance, Registries, promote
+from immu_action.adapters.registry.referrers import list_referrers
 from immu_action.core.audit import is_record_name, record_prefix
+from immu_action.core.referrers import fallback_tag
 from immu_action.errors import RegistryError
 from tests.support import registry as support
 from tests.support.faultproxy import FaultProxy, Rule
@@ -41,12 +43,19 @@ def test_an_audited_promotion_reads_nothing_of_the_trail(
         sent = [(s.method, s.path.rsplit("/", 1)[-1]) for s in proxy.seen if s.status != 401]
     record = result.tags[0].record
     assert record is not None
-    # GET + HEAD of the tag, then the tag's PUT and the record's PUT: four requests.
+    # GET + HEAD of the tag, then the tag's PUT and the record's PUT: no record is read.
     assert sorted(sent[:2]) == [("GET", image.digest), ("HEAD", "v1")]
-    assert sorted(m for m, _ in sent[2:]) == ["PUT", "PUT"] and len(sent) == 4
-    names = {name for _, name in sent[2:]}
+    assert sorted(m for m, _ in sent[2:4]) == ["PUT", "PUT"]
+    names = {name for _, name in sent[2:4]}
     assert "v1" in names and all(n == "v1" or is_record_name(n) for n in names)
+    # Then the digest's referrers list (registry 2.8 has no referrers API) gets the record:
+    # read, write, read again to check no concurrent writer dropped it.
+    listing = fallback_tag(image.digest)
+    assert sent[4:] == [("GET", listing), ("PUT", listing), ("GET", listing)]
     assert [d for d, _ in history(registry.client(), repo, "v1")] == [record]
+    listed = list_referrers(registry.client(), repo, image.digest)
+    assert len(listed) == 2 and listed[1].digest == record  # the seed's record, then v1's
+    assert listed[1].annotations["io.immu.tag"] == "v1"
 
 
 def test_concurrent_promotions_of_one_tag_both_keep_their_record(

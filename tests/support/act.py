@@ -11,7 +11,9 @@ How it works here (no network to GitHub):
 - ``actions/checkout`` of the workflow's own repository is skipped by act itself (it copied the
   workspace already). Any other checkout (``repository:`` set) goes to a local stand-in action
   (``tests/support/act_checkout``) mapped with ``--local-repository actions/checkout@<sha>``,
-  which copies folders named in ``IMMU_ACT_REPOS``.
+  which copies folders named in ``IMMU_ACT_REPOS``. ``actions/attest`` (signing needs GitHub's
+  OIDC token and Sigstore) goes to ``tests/support/act_attest``, which checks its inputs and
+  prints them.
 - Every address act binds is on loopback; the cache server is off; act's config, env, secret
   and var files from the repository or home are not read.
 - Results come from act's ``--json`` log: ``jobResult``, ``stepResult``, ``set-output`` (the
@@ -36,6 +38,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKOUT_STANDIN = ROOT / "tests" / "support" / "act_checkout"
+# Pinned actions that need GitHub (clone, OIDC, Sigstore) -> local stand-ins.
+STANDINS = {"actions/checkout": CHECKOUT_STANDIN,
+            "actions/attest": ROOT / "tests" / "support" / "act_attest"}
 OWN_ACTION = "org/immu-action@v1"
 PLATFORMS = ("ubuntu-latest", "ubuntu-24.04", "ubuntu-22.04")
 GIT = ["git", "-c", "user.name=act test", "-c", "user.email=act@example.invalid",
@@ -191,8 +196,10 @@ def host_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _checkout_refs(workflow: Path) -> list[str]:
-    return sorted(set(re.findall(r"uses:\s*actions/checkout@([0-9a-f]{40})", workflow.read_text())))
+def _pinned(action: str, workflow: Path) -> list[str]:
+    """The commits ``action`` is pinned to in ``workflow``."""
+    pattern = rf"uses:\s*{re.escape(action)}@([0-9a-f]{{40}})"
+    return sorted(set(re.findall(pattern, workflow.read_text())))
 
 
 def act_command(
@@ -200,6 +207,7 @@ def act_command(
     action_checkout: Path, github_api_url: str | None, token: str,
     secrets: Mapping[str, str], variables: Mapping[str, str], env: Mapping[str, str],
     repos: Mapping[str, Path], job: str | None,
+    matrix: Mapping[str, Sequence[str]] | None = None,
 ) -> list[str]:
     """The act command line (see the module docstring for why each flag)."""
     mapped = {OWN_ACTION.split("@")[0]: action_checkout, **repos}
@@ -215,8 +223,9 @@ def act_command(
            "-s", f"GITHUB_TOKEN={token}"]
     for platform in PLATFORMS:
         cmd += ["-P", f"{platform}=-self-hosted"]
-    for sha in _checkout_refs(repo / workflow):
-        cmd += ["--local-repository", f"actions/checkout@{sha}={CHECKOUT_STANDIN}"]
+    for action, standin in STANDINS.items():
+        for sha in _pinned(action, repo / workflow):
+            cmd += ["--local-repository", f"{action}@{sha}={standin}"]
     if github_api_url is not None:
         cmd += ["--env", f"GITHUB_API_URL={github_api_url}"]
     for flag, values in (("-s", secrets), ("--var", variables), ("--env", env)):
@@ -224,6 +233,9 @@ def act_command(
             cmd += [flag, f"{key}={value}"]
     if job is not None:
         cmd += ["-j", job]
+    for key, values in (matrix or {}).items():  # only these matrix combinations run
+        for value in values:
+            cmd += ["--matrix", f"{key}:{value}"]
     return cmd
 
 
@@ -242,6 +254,7 @@ def run_act(
     env: Mapping[str, str] | None = None,
     repos: Mapping[str, Path] | None = None,
     job: str | None = None,
+    matrix: Mapping[str, Sequence[str]] | None = None,
     timeout: float = 600.0,
 ) -> ActRun:
     """Run ``workflow`` (relative to ``repo``) for ``event``; raise ActError on timeout."""
@@ -252,7 +265,7 @@ def run_act(
         repo, event=event, workflow=Path(workflow), event_path=event_path, work=work,
         action_checkout=action_checkout, github_api_url=github_api_url, token=token,
         secrets=secrets or {}, variables=variables or {}, env=env or {}, repos=repos or {},
-        job=job,
+        job=job, matrix=matrix or {},
     )
     start = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=repo, env=host_env(), stdin=subprocess.DEVNULL,

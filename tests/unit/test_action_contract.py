@@ -27,20 +27,24 @@ INPUTS = {
     "spec": "immu.yml", "working-directory": ".", "github-token": "${{ github.token }}",
     "registry-username": "", "registry-password": "", "push": "auto", "promote": "auto",
     "suites": "all", "fail-on": "failures", "parallel": "auto",
-    "check-name": "immu-action: tested image",
+    "check-name": "immu-action: tested image", "mode": "run", "image": "", "shard": "",
+    "shards": "",
 }
-OUTPUTS = ("image-id", "digest", "image", "tests", "passed", "failed", "errors", "skipped",
-           "promoted-tags", "results-json", "conclusion", "error")
+OUTPUTS = ("image-id", "digest", "image", "repository", "tests", "passed", "failed", "errors",
+           "skipped", "promoted-tags", "results-json", "conclusion", "error",
+           "results-predicate-type", "results-predicate-path", "results-attestation")
 # input -> the environment variable of the run step that carries it
 ENV = {
     "spec": "IMMU_SPEC", "suites": "IMMU_SUITES", "push": "IMMU_PUSH",
     "promote": "IMMU_PROMOTE", "fail-on": "IMMU_FAIL_ON",
     "registry-username": "IMMU_REGISTRY_USERNAME", "registry-password": "IMMU_REGISTRY_PASSWORD",
     "github-token": "GITHUB_TOKEN", "check-name": "IMMU_CHECK_NAME",
-    "parallel": "IMMU_PARALLEL",
+    "parallel": "IMMU_PARALLEL", "mode": "IMMU_MODE", "image": "IMMU_IMAGE",
+    "shard": "IMMU_SHARD", "shards": "IMMU_SHARDS",
 }
 RUN_FLAGS = ("-f", "--file", "--suite", "--push", "--no-push", "--promote", "--fail-on",
-             "--check-name", "--parallel", "--json")
+             "--check-name", "--parallel", "--json", "--mode", "--image", "--shard",
+             "--shards", "--run")
 
 
 def gen_table() -> ModuleType:

@@ -72,6 +72,7 @@ def test_workflows_are_found() -> None:
         "examples/workflows/main.yml",
         "examples/workflows/release.yml",
         "examples/workflows/rollback.yml",
+        "examples/workflows/sharded.yml",
     ):
         assert expected in names
 

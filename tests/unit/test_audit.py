@@ -10,8 +10,6 @@ import pytest
 
 from immu_action.core.audit import (
     AUDIT_MEDIA_TYPE,
-    EMPTY_BLOB,
-    EMPTY_DIGEST,
     AuditRecord,
     decode_record,
     encode_record,
@@ -22,6 +20,7 @@ from immu_action.core.audit import (
     record_stamp,
     rollback_candidates,
 )
+from immu_action.core.referrers import EMPTY_BLOB, EMPTY_DIGEST
 from immu_action.core.tags import tag_problem
 
 D = ["sha256:" + c * 64 for c in "abcdef"]

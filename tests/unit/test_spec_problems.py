@@ -55,7 +55,7 @@ CASES = {
         "immu.yml:4: (document): a key is a list (keys are plain strings)"]),
     "x- keys only at top level": (HEAD + "tests: {unit: {command: x, x-note: y}}\n", [
         "immu.yml:3: tests.unit.x-note: unknown key "
-        "(valid keys: command, results, services, env, workdir, user, timeout, junit)"]),
+        "(valid keys: command, results, services, env, workdir, user, timeout, junit, shard)"]),
     "merge of a scalar": (HEAD + "tests: {unit: {<<: 1, command: x}}\n", [
         "immu.yml:3: tests.unit.<<: merges an integer "
         "(`<<` takes an alias of a mapping or a list of them)"]),

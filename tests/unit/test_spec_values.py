@@ -117,6 +117,7 @@ def test_documented_defaults_are_the_dataclass_defaults(tmp_path: Path) -> None:
         "promote.environment": spec.promote.environment,
         "promote.staging-tag": spec.promote.staging_tag,
         "promote.floating": spec.promote.floating, "tests.junit": spec.tests["u"].junit,
+        "tests.shard": spec.tests["u"].shard,
     }
     defaults = _keys(SPEC, "")
     assert sorted(path for path, _, _ in defaults) == sorted(

@@ -143,8 +143,10 @@ def run_test_container(
     results_dir: Path,
     env: Mapping[str, str],
     log: LogSink,
+    files: Mapping[str, bytes] | None = None,
 ) -> SuiteRun:
-    """Run the suite's command in a fresh container of ``image_id`` and collect its results."""
+    """Run the suite's command in a fresh container of ``image_id`` and collect its results;
+    ``files`` (absolute path -> bytes, readable by any user) are put in before it starts."""
     container = box.container(
         image=image_id,
         name=f"{suite.name}-test",
@@ -156,6 +158,8 @@ def run_test_container(
         user=suite.user,
     )
     _make_results_dir(container, suite.results)
+    if files:
+        _put_files(container, files)
     tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
     started = time.monotonic()
     _start(container, what=f"suite {suite.name}")
@@ -257,6 +261,27 @@ def _follow_logs(container: Container, tail: deque[str], log: LogSink) -> None:
     if pending:
         tail.append(pending)
         log(pending + "\n")
+
+
+def _put_files(container: Container, files: Mapping[str, bytes]) -> None:
+    """Files (and their missing directories) into the created container, mode 0644/0755."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        dirs = sorted({str(p) for f in files for p in PurePosixPath(f).parents
+                       if str(p) != "/"})
+        for d in dirs:
+            info = tarfile.TarInfo(d.lstrip("/"))
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        for path, data in files.items():
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    try:
+        container.put_archive("/", buf.getvalue())
+    except docker.errors.APIError as e:
+        raise EngineError(f"putting {', '.join(files)} into the container failed: "
+                          f"{e.explanation}") from e
 
 
 def _make_results_dir(container: Container, path: str) -> None:

@@ -2,21 +2,22 @@
 
 See ``immu_action.core.audit`` for the format. Writing a record is one PUT of the record
 manifest under its own tag (plus, once per repository, the upload of the 2-byte empty
-config blob); nothing has to be read first. Reading lists the repository's tags from the
-tag's record prefix on and GETs the newest records concurrently.
+config blob); nothing has to be read first. The records of one promotion are then added to
+the promoted digest's referrers list in one update (registries without the referrers API).
+Reading lists the repository's tags from the tag's record prefix on and GETs the newest
+records concurrently.
 """
 
 from __future__ import annotations
 
 import datetime
 import threading
+from collections.abc import Sequence
 
 from immu_action.adapters.registry.client import Manifest, RegistryClient, RegistryHTTPError
+from immu_action.adapters.registry.referrers import add_to_fallback
 from immu_action.adapters.signals import HelperPool
 from immu_action.core.audit import (
-    EMPTY_BLOB,
-    EMPTY_DIGEST,
-    OCI_MANIFEST,
     AuditRecord,
     record_from_manifest,
     record_manifest,
@@ -24,28 +25,42 @@ from immu_action.core.audit import (
     record_prefix,
     record_stamp,
 )
+from immu_action.core.manifests import OCI_MANIFEST
+from immu_action.core.referrers import EMPTY_BLOB, EMPTY_DIGEST, Referrer, referrer_of
 from immu_action.errors import RegistryError
 
 _EMPTY_BLOB_LOCK = threading.Lock()
 
 
 def write_record(client: RegistryClient, repo: str, record: AuditRecord, subject: Manifest,
-                 when: datetime.datetime) -> str:
-    """Store ``record`` as an artifact referring to ``subject``; returns its manifest digest."""
+                 when: datetime.datetime) -> tuple[str, Referrer | None]:
+    """Store ``record`` as an artifact referring to ``subject``: its manifest digest, and
+    its referrers-list entry when the registry did not index it itself (the caller adds
+    the entries of one subject to its referrers tag in one update, ``list_records``)."""
     manifest = record_manifest(subject_digest=subject.digest, subject_size=len(subject.data),
                                subject_media_type=subject.media_type, record=record)
     name = record_name(record.tag, when)
     try:
-        return client.put_manifest(repo, name, manifest, OCI_MANIFEST)
+        digest, headers = client.put_manifest_headers(repo, name, manifest, OCI_MANIFEST)
     except RegistryHTTPError as e:
         # First record in this repository: the empty config blob is not there yet (or,
         # DIGEST_INVALID, another thread of this promotion is linking it right now).
         if e.code not in ("MANIFEST_BLOB_UNKNOWN", "DIGEST_INVALID"):
             raise
-    with _EMPTY_BLOB_LOCK:  # one upload, and no PUT reading its link file mid-write
-        if not client.blob_exists(repo, EMPTY_DIGEST):
-            client.upload_blob(repo, EMPTY_DIGEST, EMPTY_BLOB)
-    return client.put_manifest(repo, name, manifest, OCI_MANIFEST)
+        with _EMPTY_BLOB_LOCK:  # one upload, and no PUT reading its link file mid-write
+            if not client.blob_exists(repo, EMPTY_DIGEST):
+                client.upload_blob(repo, EMPTY_DIGEST, EMPTY_BLOB)
+        digest, headers = client.put_manifest_headers(repo, name, manifest, OCI_MANIFEST)
+    indexed = headers.get("OCI-Subject") == subject.digest
+    return digest, None if indexed else referrer_of(manifest)
+
+
+def list_records(client: RegistryClient, repo: str, subject: str,
+                 entries: Sequence[Referrer]) -> None:
+    """Add the records of ``subject`` to its referrers list (the spec's tag schema), so any
+    OCI tool lists a digest's promotions beside its test results."""
+    if entries:
+        add_to_fallback(client, repo, subject, entries)
 
 
 def read_record(client: RegistryClient, repo: str, reference: str) -> tuple[str, AuditRecord]:

@@ -9,7 +9,7 @@ Blobs are streamed (GET -> PUT with a fresh iterator per try), never held in mem
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -21,6 +21,7 @@ from immu_action.adapters.registry.retry import RETRY_STATUSES, Backoff, RetryPo
 from immu_action.core.manifests import (
     ACCEPT,
     INDEX_TYPES,
+    OCI_INDEX,
     Manifest,
     digest_of,
     parse_manifest,
@@ -98,11 +99,14 @@ class RegistryClient:
     def get_manifest(self, repo: str, ref: str) -> Manifest:
         """GET a manifest by tag or digest; its sha256 must match the digest."""
         r = self._call("GET", repo, f"manifests/{ref}", ok=(200,), headers={"Accept": ACCEPT})
+        return self._manifest(r, repo, ref)
+
+    def _manifest(self, r: requests.Response, repo: str, ref: str) -> Manifest:
+        """The verified manifest of a GET's answer."""
         data = r.content
-        digest = ref if DIGEST_PATTERN.match(ref) else r.headers.get("Docker-Content-Digest")
+        digest = ref if DIGEST_PATTERN.match(ref) else (
+            r.headers.get("Docker-Content-Digest") or digest_of(data))
         what = f"{self.host}/{repo}@{ref}"
-        if digest is None:
-            digest = digest_of(data)
         verify_digest(data, digest, what)
         media_type = r.headers.get("Content-Type", "").split(";")[0].strip()
         media_type = str(parse_manifest(data, what).get("mediaType") or media_type)
@@ -125,15 +129,58 @@ class RegistryClient:
         The registry states what it stored in the PUT's ``Docker-Content-Digest``; one that
         does not say is asked with a HEAD of the reference afterwards.
         """
+        return self.put_manifest_headers(repo, ref, data, media_type)[0]
+
+    def put_manifest_headers(self, repo: str, ref: str, data: bytes, media_type: str,
+                             headers: dict[str, str] | None = None,
+                             ) -> tuple[str, Mapping[str, str]]:
+        """``put_manifest`` with extra request headers (conditional writes); returns the
+        digest and the answer's headers (``OCI-Subject`` says the registry indexed a
+        referrer)."""
         expected = digest_of(data)
         r = self._call("PUT", repo, f"manifests/{ref}", ok=(201,), write=True,
-                       headers={"Content-Type": media_type}, body=data)
+                       headers={"Content-Type": media_type, **(headers or {})}, body=data)
         r.close()
         got = r.headers.get("Docker-Content-Digest") or self.head_manifest(repo, ref)
         if got != expected:
             raise RegistryError(f"{self.host}/{repo}:{ref}: registry stored digest {got}, "
                                 f"expected {expected}")
-        return expected
+        return expected, r.headers
+
+    def find_manifest(self, repo: str, ref: str) -> tuple[Manifest | None, str | None]:
+        """``get_manifest`` that answers (None, None) for a reference that does not exist;
+        else the manifest and the answer's ``ETag`` (for a conditional write back)."""
+        r = self._call("GET", repo, f"manifests/{ref}", ok=(200, 404),
+                       headers={"Accept": ACCEPT})
+        if r.status_code == 404:
+            r.close()
+            return None, None
+        return self._manifest(r, repo, ref), r.headers.get("ETag")
+
+    def referrers(self, repo: str, digest: str,
+                  artifact_type: str | None = None) -> list[dict[str, Any]] | None:
+        """The referrers API's list for ``digest`` (every page), filtered to
+        ``artifact_type``; None when the registry has no referrers API (a 404 or another
+        refusal the distribution spec names), so the caller reads the fallback tag."""
+        page_url: str | None = f"referrers/{digest}" + (
+            f"?artifactType={quote(artifact_type, safe='')}" if artifact_type else "")
+        found: list[dict[str, Any]] = []
+        while page_url:
+            r = self._call("GET", repo, page_url, ok=(200, 400, 404, 405, 406))
+            kind = r.headers.get("Content-Type", "").split(";")[0].strip()
+            if r.status_code != 200 or kind != OCI_INDEX:
+                r.close()
+                return None
+            try:
+                entries = r.json().get("manifests") or []
+            except (ValueError, AttributeError) as e:
+                raise RegistryError(f"{self.host}/{repo}: referrers of {digest} is not an "
+                                    "image index") from e
+            filtered = "artifactType" in r.headers.get("OCI-Filters-Applied", "")
+            found += [e for e in entries if isinstance(e, dict) and (
+                filtered or artifact_type is None or e.get("artifactType") == artifact_type)]
+            page_url = r.links.get("next", {}).get("url")
+        return found
 
     def list_tags(self, repo: str, *, after: str | None = None,
                   page: int = 1000) -> Iterator[str]:

@@ -3,8 +3,8 @@ audit trail) and ``rollback`` (re-point a mutable tag to an earlier promoted dig
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from immu_action.adapters.registry.audit import history
@@ -15,6 +15,9 @@ from immu_action.adapters.registry.promotion import (
     Registries,
     promote,
 )
+from immu_action.adapters.registry.results import stored_results
+from immu_action.adapters.signals import HelperPool
+from immu_action.core.attestation import RunVerdict, by_run
 from immu_action.core.audit import AuditRecord, earlier_digests, rollback_candidates
 from immu_action.core.references import parse_reference
 from immu_action.errors import BadInput, PolicyRefused
@@ -61,6 +64,8 @@ class TraceResult:
     reference: str
     digest: str | None
     records: tuple[tuple[str, AuditRecord], ...]
+    # digest -> the verdict of each run whose results are stored with it (newest first)
+    results: Mapping[str, tuple[RunVerdict, ...]] = field(default_factory=dict)
 
     @property
     def in_sync(self) -> bool:
@@ -84,7 +89,11 @@ class TraceResult:
                 "run_url": newest.run_url if newest else None,
                 "tests": dict(newest.tests) if newest and newest.tests else None,
                 "history": [{"record": d, **r.as_dict()} for d, r in self.records],
-                "earlier_digests": earlier_digests(self.records, self.digest)}
+                "earlier_digests": earlier_digests(self.records, self.digest),
+                "results": {d: [v.as_dict() for v in vs] for d, vs in self.results.items()}}
+
+
+RESULTS_FOR = 20  # digests whose stored test results a trace reads
 
 
 def trace(target: str, *, limit: int = 100,
@@ -96,4 +105,12 @@ def trace(target: str, *, limit: int = 100,
     client = (registries or Registries()).get(ref.host)
     digest = client.head_manifest(ref.repository, ref.tag)
     records = history(client, ref.repository, ref.tag, limit)
-    return TraceResult(reference=str(ref), digest=digest, records=tuple(records))
+    digests = list(dict.fromkeys(
+        [d for d in (digest, *(r.digest for _, r in records)) if d]))[:RESULTS_FOR]
+    results: dict[str, tuple[RunVerdict, ...]] = {}
+    if digests:
+        with HelperPool(max_workers=min(8, len(digests))) as pool:
+            found = pool.map(lambda d: stored_results(client, ref.repository, d)[0], digests)
+            results = {d: tuple(by_run(rs)) for d, rs in zip(digests, found, strict=True)}
+    return TraceResult(reference=str(ref), digest=digest, records=tuple(records),
+                       results=results)

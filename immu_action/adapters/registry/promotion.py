@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from immu_action.adapters.registry.audit import history, write_record
+from immu_action.adapters.registry.audit import history, list_records, write_record
 from immu_action.adapters.registry.client import (
     Manifest,
     Reference,
@@ -22,14 +22,11 @@ from immu_action.adapters.registry.client import (
     parse_reference,
 )
 from immu_action.adapters.registry.copy import CopyStats, ensure_content
+from immu_action.adapters.registry.referrers import carry_referrers
 from immu_action.adapters.signals import HelperPool
-from immu_action.core.audit import (
-    EMPTY_BLOB,
-    EMPTY_DIGEST,
-    Action,
-    AuditRecord,
-)
+from immu_action.core.audit import Action, AuditRecord
 from immu_action.core.immutability import check_immutable
+from immu_action.core.referrers import EMPTY_BLOB, EMPTY_DIGEST, Referrer
 from immu_action.errors import BadInput, ImmuError, RegistryError
 
 DEFAULT_MUTABLE = ("latest",)
@@ -126,23 +123,30 @@ def promote(source: str, targets: Sequence[str], *, mutable: Collection[str] = D
         manifest, current = _read_phase(pool, registries, src, refs)
         check_immutable([(str(ref), ref.tag, now) for ref, now in current], manifest.digest,
                         mutable, action)
+        entries: dict[tuple[str, str], list[Referrer]] = {}
         written = _write_phase(pool, registries, src, manifest, current, audit,
-                               provenance, action, source)
+                               provenance, action, source, entries)
         unchanged = {str(ref): pool.submit(_missing_record, registries, ref, manifest,
                                            provenance, action, source)
                      for ref, previous in current
                      if audit and previous == manifest.digest and str(ref) not in written}
         results = [written.get(str(ref)) or TagResult(
             reference=str(ref), digest=manifest.digest, previous_digest=previous,
-            written=False, record=unchanged[str(ref)].result() if str(ref) in unchanged else None)
+            written=False, record=_listed(ref, unchanged[str(ref)].result(), entries)
+            if str(ref) in unchanged else None)
             for ref, previous in current]
+        # Registries without the referrers API: the promotion's records join the digest's
+        # referrers list in one update per repository (never racing each other).
+        for (host, repo), found in entries.items():
+            list_records(registries.get(host), repo, manifest.digest, found)
     return PromotionResult(action=action, source=str(src), digest=manifest.digest,
                            media_type=manifest.media_type, tags=tuple(results))
 
 
 def _write_phase(pool: HelperPool, registries: Registries, src: Reference,
                  manifest: Manifest, current: list[tuple[Reference, str | None]], audit: bool,
-                 provenance: Provenance, action: Action, source: str) -> dict[str, TagResult]:
+                 provenance: Provenance, action: Action, source: str,
+                 entries: dict[tuple[str, str], list[Referrer]]) -> dict[str, TagResult]:
     """Copy to every tag not already on the digest, with its audit record; per tag result.
 
     Content (blobs, an index's children, the record's empty config) is made present once
@@ -170,17 +174,21 @@ def _write_phase(pool: HelperPool, registries: Registries, src: Reference,
         stats.manifests_put += 1
         return stats
 
-    def record(ref: Reference, previous: str | None, content: Any) -> str:
+    def record(ref: Reference, previous: str | None,
+               content: Any) -> tuple[str, Referrer | None]:
         if content is not None:
             content.result()  # another repository: the record's blob comes with the content
         return _record(registries.get(ref.host), ref, manifest, previous, provenance,
                        action, source)
 
-    jobs = []
+    jobs, carried = [], []
     for (host, repo), items in groups.items():
         dst, shared = registries.get(host), CopyStats()
         content = None if (host, repo) == (src.host, src.repository) else pool.submit(
             ensure_content, src_client, src.repository, manifest, dst, repo, shared, extra)
+        if content is not None:  # the digest's results and records travel with it
+            carried.append(pool.submit(carry_referrers, src_client, src.repository,
+                                       manifest.digest, dst, repo))
         for i, (ref, previous) in enumerate(items):
             stats = shared if i == 0 else CopyStats()  # the content is counted once
             jobs.append((ref, previous, pool.submit(tag, dst, ref, stats, content),
@@ -189,7 +197,7 @@ def _write_phase(pool: HelperPool, registries: Registries, src: Reference,
     for ref, previous, put, rec in jobs:
         stats = put.result()  # a failed tag write raises (a record already written for it
         try:                  # shows in `immu trace` as out of sync)
-            digest = rec.result() if rec else None
+            digest = _listed(ref, rec.result(), entries) if rec else None
         except ImmuError as e:
             raise RegistryError(
                 f"{ref} now points at {manifest.digest}, but its audit record was not "
@@ -198,11 +206,25 @@ def _write_phase(pool: HelperPool, registries: Registries, src: Reference,
         out[str(ref)] = TagResult(reference=str(ref), digest=manifest.digest,
                                   previous_digest=previous, written=True, record=digest,
                                   copy=stats.as_dict())
+    for job in carried:
+        job.result()
     return out
 
 
+def _listed(ref: Reference, written: tuple[str, Referrer | None] | None,
+            entries: dict[tuple[str, str], list[Referrer]]) -> str | None:
+    """The digest of a record just written; its referrers-list entry joins ``entries``."""
+    if written is None:
+        return None
+    digest, entry = written
+    if entry is not None:
+        entries.setdefault((ref.host, ref.repository), []).append(entry)
+    return digest
+
+
 def _missing_record(registries: Registries, ref: Reference, manifest: Manifest,
-                    provenance: Provenance, action: Action, source: str) -> str | None:
+                    provenance: Provenance, action: Action,
+                    source: str) -> tuple[str, Referrer | None] | None:
     """For a tag already on the digest: write its record if the newest one names another
     digest or none exists (an earlier record write failed, or the tag moved outside immu)."""
     client = registries.get(ref.host)
@@ -225,8 +247,9 @@ def _read_phase(pool: HelperPool, registries: Registries, src: Reference,
 
 
 def _record(client: RegistryClient, ref: Reference, manifest: Manifest, previous: str | None,
-            provenance: Provenance, action: Action, source: str) -> str:
-    """Write one audit record of the tag's move; returns the record's digest."""
+            provenance: Provenance, action: Action, source: str) -> tuple[str, Referrer | None]:
+    """Write one audit record of the tag's move: the record's digest and its referrers-list
+    entry when the registry did not index it."""
     when = datetime.datetime.now(datetime.timezone.utc)
     record = AuditRecord(action=action, repository=ref.repository, tag=str(ref.tag),
                          digest=manifest.digest, previous_digest=previous,
