@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import traceback
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from immu_action import output
 from immu_action.adapters import actions
 from immu_action.adapters.git import git_facts
 from immu_action.adapters.registry.promotion import Registries
+from immu_action.adapters.signals import cancellable
 from immu_action.core.attestation import Shard
 from immu_action.core.context import GitHubContext
 from immu_action.core.policy import PromotionDecision, Switch, should_push
@@ -37,7 +39,7 @@ from immu_action.stages.promote import promote_run
 from immu_action.stages.push import pull_pushed, push_image
 from immu_action.stages.report import report_run
 from immu_action.stages.shards import gather, stored_durations
-from immu_action.stages.test import run_suites, select_suites
+from immu_action.stages.test import Warmup, run_suites, select_suites, shard_selection
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,6 +136,51 @@ def _stages(client: docker.DockerClient, spec: Spec, opts: RunOptions,
     """The run's stages in order; ``p`` records each result as it lands."""
     select_suites(spec, opts.suites)  # bad suite names fail before a long build
     sha = ctx.sha if ctx else (git_facts(spec.path.parent).sha or "")
+    durations = Durations() if opts.shard is None or not opts.tests else stored_durations(
+        spec, insecure=opts.insecure_registry)
+    chosen = shard_selection(spec, opts.suites, opts.shard, durations)
+    # Services do not depend on the image under test: up while it builds (or is pulled).
+    warm = Warmup(client, spec, chosen).start() if opts.tests and Warmup.needed(chosen) \
+        else None
+    try:
+        # While services run, a termination signal is Cancelled (then cleaned up) here too.
+        with cancellable() if warm is not None else nullcontext():
+            image_id, digest, shipped = _image_under_test(client, spec, opts, ctx, sha, p)
+        if not opts.tests:
+            return
+        p.stage = "tests"
+        result = run_suites(client, spec, image_id=image_id, suite_names=opts.suites,
+                            results_root=opts.results_root, parallel=opts.parallel,
+                            shard=opts.shard, durations=durations, warm=warm)
+    except BaseException:
+        if warm is not None:  # the build failed, or the run was cancelled: nothing stays
+            warm.abort()
+        raise
+    if digest:
+        result = replace(result, digest=digest, digest_kind=p.result.digest_kind,
+                         tested_is_shipped=shipped)
+    p.result = result
+    p.stage = "attest"
+    p.attested = attest(spec, result, who=identity(ctx, sha=sha, shard=opts.shard),
+                        results_root=opts.results_root, services=result.services, ctx=ctx,
+                        registries=Registries(insecure=opts.insecure_registry))
+    p.result = replace(result, attestation=p.attested.as_dict())
+    if p.attested.artifact:
+        output.log_to_stderr(f"results stored in the registry: {p.attested.artifact}\n")
+    if opts.shard is not None:
+        return  # one shard of many: the gather job gates, promotes and reports
+    p.stage = "promote"
+    allowed, p.refused, p.decision = gate(spec, result, choice=opts.promote, ctx=ctx, gh=gh)
+    if allowed:
+        assert ctx is not None
+        p.promoted = promote_run(spec, result, ctx, sha=sha, insecure=opts.insecure_registry)
+
+
+def _image_under_test(client: docker.DockerClient, spec: Spec, opts: RunOptions,
+                      ctx: GitHubContext | None, sha: str,
+                      p: _Progress) -> tuple[str, str | None, bool | None]:
+    """Build (and push), or pull a digest another job pushed: (image ID, digest or None,
+    whether the image under test is the pushed one)."""
     if opts.image is not None:  # a digest another job built and pushed: pull, prove, test
         p.stage = "push"
         pushed = pull_pushed(client, spec, opts.image, insecure=opts.insecure_registry)
@@ -157,32 +204,7 @@ def _stages(client: docker.DockerClient, spec: Spec, opts: RunOptions,
             p.result = replace(p.result, digest=digest, digest_kind=pushed.kind)
         # The proof: the image the suites run is the config of the pushed manifest.
         shipped = image_id == built.image_id
-    if not opts.tests:
-        return
-    p.stage = "tests"
-    durations = Durations() if opts.shard is None else stored_durations(
-        spec, insecure=opts.insecure_registry)
-    result = run_suites(client, spec, image_id=image_id, suite_names=opts.suites,
-                        results_root=opts.results_root, parallel=opts.parallel,
-                        shard=opts.shard, durations=durations)
-    if digest:
-        result = replace(result, digest=digest, digest_kind=p.result.digest_kind,
-                         tested_is_shipped=shipped)
-    p.result = result
-    p.stage = "attest"
-    p.attested = attest(spec, result, who=identity(ctx, sha=sha, shard=opts.shard),
-                        results_root=opts.results_root, services=result.services, ctx=ctx,
-                        registries=Registries(insecure=opts.insecure_registry))
-    p.result = replace(result, attestation=p.attested.as_dict())
-    if p.attested.artifact:
-        output.log_to_stderr(f"results stored in the registry: {p.attested.artifact}\n")
-    if opts.shard is not None:
-        return  # one shard of many: the gather job gates, promotes and reports
-    p.stage = "promote"
-    allowed, p.refused, p.decision = gate(spec, result, choice=opts.promote, ctx=ctx, gh=gh)
-    if allowed:
-        assert ctx is not None
-        p.promoted = promote_run(spec, result, ctx, sha=sha, insecure=opts.insecure_registry)
+    return image_id, digest, shipped
 
 
 def _gather_stages(spec: Spec, opts: RunOptions, ctx: GitHubContext | None, gh: Any,

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import wait
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -18,7 +19,7 @@ from immu_action import output
 from immu_action.adapters.docker import engine, suites
 from immu_action.adapters.docker.sandbox import Sandbox, new_run_id
 from immu_action.adapters.docker.suites import WAIT_SLICE_S
-from immu_action.adapters.signals import HelperPool, cancellable
+from immu_action.adapters.signals import HelperPool, cancellable, start_helper
 from immu_action.core.attestation import Shard
 from immu_action.core.junit import NotJUnit, junit_files, parse_junit_partial
 from immu_action.core.outcome import classify
@@ -61,6 +62,7 @@ def run_suites(
     parallel: int | None = None,
     shard: Shard | None = None,
     durations: Durations | None = None,
+    warm: Warmup | None = None,
 ) -> RunResult:
     """Run every selected suite in fresh containers of ``image_id``; always clean up.
 
@@ -71,26 +73,29 @@ def run_suites(
     main thread stops new resources, removes everything labelled with the run and waits for
     the workers; a timed-out suite stops only itself.
     """
-    chosen = select_suites(spec, suite_names)
     durations = durations or Durations()
+    chosen = shard_selection(spec, suite_names, shard, durations)
     if shard is not None:
-        mine = set(shard_suites({s.name: s.shard for s in chosen}, shard, durations))
-        chosen = [s for s in chosen if s.name in mine]
         log(f"shard {shard}: suites {', '.join(s.name for s in chosen) or '(none)'}"
             + (f" (balanced by the durations stored with {durations.source})"
                if durations.source else "") + "\n")
-    run_id = run_id or new_run_id()
+    run_id = warm.run_id if warm is not None else (run_id or new_run_id())
     workers = max(1, min(parallel or default_parallel(), len(chosen)))
     with cancellable(), Sandbox(client, run_id=run_id, log=log) as box:
-        images = _service_images(client, spec, chosen, log=log)
+        if warm is not None:  # services started while the image was built: theirs now
+            images = warm.images()
+        else:
+            images = _service_images(client, spec, chosen, log=log)
 
         def one(suite: SuiteSpec) -> SuiteResult:
             sink: list[str] = []
-            own = Sandbox(client, run_id=run_id, log=log, stop=box.stopped)
+            ready = warm.ready_for(suite.name) if warm is not None else None
+            own = ready.box if ready is not None else Sandbox(client, run_id=run_id, log=log,
+                                                              stop=box.stopped)
             try:
                 return _run_suite(own, spec, suite, image_id=image_id, images=images,
                                   results_root=results_root, shard=shard,
-                                  durations=durations,
+                                  durations=durations, ready=ready,
                                   log=log if workers == 1 else sink.append,
                                   replay=None if workers == 1 else sink)
             finally:
@@ -123,15 +128,28 @@ def _concurrently(box: Sandbox, one: Callable[[SuiteSpec], SuiteResult],
     return tuple(f.result() for f in futures)
 
 
+def shard_selection(spec: Spec, names: Sequence[str] | None, shard: Shard | None,
+                    durations: Durations) -> list[SuiteSpec]:
+    """The selected suites this run (or this shard of it) runs, in spec order."""
+    chosen = select_suites(spec, names)
+    if shard is None:
+        return chosen
+    mine = set(shard_suites({s.name: s.shard for s in chosen}, shard, durations))
+    return [s for s in chosen if s.name in mine]
+
+
 def _service_images(
-    client: docker.DockerClient, spec: Spec, chosen: Sequence[SuiteSpec], *, log: engine.LogSink
+    client: docker.DockerClient, spec: Spec, chosen: Sequence[SuiteSpec], *,
+    log: engine.LogSink, grouped: bool = True,
 ) -> dict[str, str]:
-    """Image ID of every service the chosen suites need (pulled or built once per run)."""
+    """Image ID of every service the chosen suites need (pulled or built once per run).
+    ``grouped=False`` (a helper thread, its log buffered): no group markers or fences of
+    its own, the buffer is printed inside one later."""
     images: dict[str, str] = {}
     for name in dict.fromkeys(n for s in chosen for n in s.services):
         service: ServiceSpec = spec.services[name]
         if service.build is not None:
-            with output.fenced_group(f"Build service {name}"):
+            with output.fenced_group(f"Build service {name}") if grouped else nullcontext():
                 built = engine.build(
                     client, service.build, labels={"immu.service": name},
                     tag=f"immu-service/{name}:latest", log=log, what=f"service {name}",
@@ -139,10 +157,121 @@ def _service_images(
             images[name] = built.image_id
         else:
             assert service.image is not None  # the spec guarantees image xor build
-            with output.untrusted_output():  # the pull's messages name user input
+            # the pull's messages name user input
+            with output.untrusted_output() if grouped else nullcontext():
                 images[name] = engine.ensure_image(client, service.image,
                                                    what=f"service {name}", log=log)
     return images
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A suite's network with its services started (healthy, or ``problem`` says why not)."""
+
+    box: Sandbox
+    network: str
+    problem: str | None
+
+
+class Warmup:
+    """Services up while the image under test builds: they do not depend on it.
+
+    On a helper thread, the service images are pulled (or built), then every suite that
+    needs services gets, as it would later, a sandbox of its own with a private network and
+    fresh service containers, and their health is awaited. A suite waits for its own
+    services only (``ready_for``); a healthy one is not waited for again. ``abort`` (the build
+    failed, or the run was cancelled) stops it and removes everything. All of it carries
+    the run's label, so the test stage's cancel sweep covers it too.
+    """
+
+    def __init__(self, client: docker.DockerClient, spec: Spec,
+                 chosen: Sequence[SuiteSpec]) -> None:
+        self.client, self.spec, self.chosen = client, spec, list(chosen)
+        self.run_id = new_run_id()
+        self.stop = threading.Event()
+        self._ready: dict[str, Ready] = {}
+        self._done = {s.name: threading.Event() for s in self.chosen if s.services}
+        self._images_done = threading.Event()
+        self._boxes: list[Sandbox] = []
+        self._log: list[str] = []
+        self._images: dict[str, str] = {}
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="immu-services", daemon=True)
+
+    @staticmethod
+    def needed(chosen: Sequence[SuiteSpec]) -> bool:
+        """True when a chosen suite has services (else there is nothing to start early)."""
+        return any(s.services for s in chosen)
+
+    def start(self) -> Warmup:
+        """Begin on the helper thread (termination signals stay with the main thread)."""
+        start_helper(self._thread)
+        return self
+
+    def _work(self) -> None:
+        try:
+            self._images = _service_images(self.client, self.spec, self.chosen,
+                                           log=self._log.append, grouped=False)
+            self._images_done.set()
+            started = []
+            for suite in (s for s in self.chosen if s.services):
+                box = Sandbox(self.client, run_id=self.run_id, log=self._log.append,
+                              stop=self.stop)
+                self._boxes.append(box)
+                network = box.network(suite.name)
+                started.append((suite, box, network, [
+                    (self.spec.services[name], suites.start_service(
+                        box, suite=suite.name, service=self.spec.services[name],
+                        image=self._images[name], network=network))
+                    for name in suite.services]))
+            for suite, box, network, containers in started:
+                problem = None
+                try:
+                    for service, container in containers:
+                        suites.wait_healthy(container, service=service, stop=self.stop)
+                except suites.ServiceNotReady as e:
+                    problem = str(e)
+                self._ready[suite.name] = Ready(box=box, network=network, problem=problem)
+                self._done[suite.name].set()
+        except BaseException as e:
+            self._error = e
+        finally:  # nobody waits forever: a waiter finds the error
+            self._images_done.set()
+            for event in self._done.values():
+                event.set()
+
+    def _wait(self, event: threading.Event) -> None:
+        while not event.wait(WAIT_SLICE_S):  # in slices: a cancel must reach the main thread
+            pass
+        if self._error is not None:
+            raise self._error
+
+    def images(self) -> dict[str, str]:
+        """The service images (pulled or built); prints what the helper logged so far."""
+        try:
+            self._wait(self._images_done)
+        finally:
+            if self._log:
+                with output.fenced_group("Services (started while the image was built)"):
+                    output.log_to_stderr("".join(self._log))
+                self._log.clear()
+        return self._images
+
+    def ready_for(self, suite: str) -> Ready | None:
+        """``suite``'s network with its services healthy (or why not); None: it has none."""
+        if suite not in self._done:
+            return None
+        self._wait(self._done[suite])
+        return self._ready[suite]
+
+    def abort(self) -> None:
+        """Stop creating, wait for the helper (bounded) and remove what it made."""
+        self.stop.set()  # no sandbox of the run creates anything from here on
+        self._thread.join(5)  # a pull in flight may not stop at once: leave it be
+        for box in self._boxes:
+            box.cleanup(sweep=False)
+        # and whatever else carries the run's label (a create that was in flight)
+        Sandbox(self.client, run_id=self.run_id, log=output.log_to_stderr).cleanup()
 
 
 def _run_suite(
@@ -157,14 +286,17 @@ def _run_suite(
     replay: list[str] | None = None,
     shard: Shard | None = None,
     durations: Durations | None = None,
+    ready: Ready | None = None,
 ) -> SuiteResult:
     """One suite: private network, healthy services, the test container, parsed results.
     With ``replay`` (a parallel run) what ``log`` gathered is printed in the suite's group."""
     results_dir = results_root / suite.name
     shutil.rmtree(results_dir, ignore_errors=True)
-    network = box.network(suite.name)
+    network = ready.network if ready is not None else box.network(suite.name)
     try:
-        for name in suite.services:
+        if ready is not None and ready.problem is not None:
+            raise suites.ServiceNotReady(ready.problem)
+        for name in suite.services if ready is None else ():
             container = suites.start_service(
                 box, suite=suite.name, service=spec.services[name], image=images[name],
                 network=network,

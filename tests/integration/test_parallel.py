@@ -3,12 +3,18 @@ timeout stops only its suite, and a cancel in the middle of three leaves nothing
 
 from __future__ import annotations
 
+import io
+import os
 import re
+import tarfile
+import uuid
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
 
+from immu_action.cli import main
 from tests.integration.test_cancellation import runner_cancel, start, wait_for
 from tests.integration.test_pipeline_docker import assert_clean, run_cli, write_project
 from tests.support.docker_env import labelled
@@ -134,4 +140,72 @@ def test_a_service_is_ready_when_its_own_health_test_passes_not_at_dockers_next_
     code, result, err = run_cli(["run", "-f", str(spec), "--no-push"], capsys)
     assert code == 0, err
     assert result["suites"][0]["status"] == "passed", result
+    assert_clean(docker_client)
+
+
+WARM = """\
+version: 1
+image: {repository: local/immu-warm}
+services:
+  db:
+    image: BUSYBOX
+    command: [sh, -c, "date +%s > /tmp/up; exec sleep 300"]
+    healthcheck: {test: [CMD, "true"], interval: 200ms, retries: 100}
+tests:
+  one:
+    command: [sh, -c, "cp /fixtures/it.xml /immu/results/"]
+    services: [db]
+  two:
+    command: [sh, -c, "cp /fixtures/it.xml /immu/results/"]
+    services: [db]
+"""
+SLOW_STEP = "RUN echo {nonce} && sleep 3 && date +%s > /tmp/built-at\n"  # never cached
+
+
+def test_services_are_up_while_the_image_builds_and_each_suite_has_its_own(
+        tmp_path: Path, busybox_image: str, docker_client: docker.DockerClient,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = write_project(tmp_path, busybox_image, WARM.replace("BUSYBOX", busybox_image))
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + SLOW_STEP.format(nonce=uuid.uuid4().hex))
+    monkeypatch.setenv("IMMU_KEEP", "1")  # keep the containers to read their clocks
+    try:
+        code, result, err = run_cli(["run", "-f", str(spec), "--no-push"], capsys)
+        assert code == 0, err
+        built_at = float(docker_client.containers.run(
+            result["image_id"], ["cat", "/tmp/built-at"], remove=True).decode())
+        services = [c for c in docker_client.containers.list(
+            all=True, filters={"label": "immu.pid"}) if c.name.endswith("-db")
+            and c.attrs["Config"]["Labels"].get("immu.pid") == str(os.getpid())]
+        assert len(services) == 2, "each suite its own service container"
+        for c in services:
+            up = float(_read(c, "/tmp/up"))
+            assert up < built_at, (c.name, up, built_at)  # started before the build ended
+    finally:
+        for c in docker_client.containers.list(all=True, filters={"label": "immu.pid"}):
+            if c.attrs["Config"]["Labels"].get("immu.pid") == str(os.getpid()):
+                c.remove(force=True)
+        for n in docker_client.networks.list(filters={"label": "immu.pid"}):
+            if n.attrs["Labels"].get("immu.pid") == str(os.getpid()):
+                n.remove()
+
+
+def _read(container: Any, path: str) -> str:
+    """One small file out of a (stopped or running) container."""
+    stream, _ = container.get_archive(path)
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+        member = tar.getmembers()[0]
+        data = tar.extractfile(member)
+        return data.read().decode() if data else ""
+
+
+def test_a_failed_build_removes_the_services_it_had_started(
+        tmp_path: Path, busybox_image: str, docker_client: docker.DockerClient,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    spec = write_project(tmp_path, busybox_image, WARM.replace("BUSYBOX", busybox_image))
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "RUN sleep 2 && exit 3\n")
+    code = main(["run", "-f", str(spec), "--no-push"])
+    err = capsys.readouterr().err
+    assert code == 2 and "building image failed" in err, err
     assert_clean(docker_client)

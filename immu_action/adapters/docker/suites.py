@@ -25,7 +25,7 @@ from immu_action.adapters.docker.engine import LogSink, retry
 from immu_action.adapters.docker.results import copy_results
 from immu_action.adapters.docker.sandbox import Sandbox
 from immu_action.adapters.signals import start_helper
-from immu_action.errors import EngineError
+from immu_action.errors import Cancelled, EngineError
 from immu_action.spec import HealthcheckSpec, ServiceSpec, SuiteSpec
 
 LOG_TAIL_LINES = 40
@@ -100,16 +100,20 @@ def _probe(container: Container, command: list[str]) -> bool:
         return False
 
 
-def wait_healthy(container: Container, *, service: ServiceSpec) -> None:
+def wait_healthy(container: Container, *, service: ServiceSpec,
+                 stop: threading.Event | None = None) -> None:
     """Block until the service is healthy (or running when it has no healthcheck).
 
     While Docker still says "starting" (its first check comes one ``interval`` after the
     start), the spec's own health test is also run every ``PROBE_S``: the same evidence,
-    sooner, so a suite starts the moment its database answers.
+    sooner, so a suite starts the moment its database answers. ``stop`` set (the run is
+    being cancelled) ends the wait with ``Cancelled``.
     """
     deadline = time.monotonic() + service.startup_timeout_s
     probe = _probe_command(service)
     while True:
+        if stop is not None and stop.is_set():
+            raise Cancelled(f"run cancelled while service {service.name} was starting")
         state = retry(lambda: _inspect_state(container), what="inspect")
         health = state.get("Health")
         if not state.get("Running"):

@@ -186,7 +186,7 @@ def _write_phase(pool: HelperPool, registries: Registries, src: Reference,
         dst, shared = registries.get(host), CopyStats()
         content = None if (host, repo) == (src.host, src.repository) else pool.submit(
             ensure_content, src_client, src.repository, manifest, dst, repo, shared, extra)
-        if content is not None:  # the digest's results and records travel with it
+        if content is not None and audit:  # a promotion: results and records travel along
             carried.append(pool.submit(carry_referrers, src_client, src.repository,
                                        manifest.digest, dst, repo))
         for i, (ref, previous) in enumerate(items):
