@@ -100,9 +100,10 @@ def parse_list(data: bytes | None) -> list[Referrer]:
     if not data:
         return []
     doc = json.loads(data)
-    if not isinstance(doc, dict) or not isinstance(doc.get("manifests", []), list):
+    if not isinstance(doc, dict) or not isinstance(doc.get("manifests"), list) \
+            or doc.get("mediaType", OCI_INDEX) != OCI_INDEX:
         raise ValueError("not an OCI image index")
-    return parse_entries(doc.get("manifests") or [])
+    return parse_entries(doc["manifests"])
 
 
 def parse_entries(entries: Iterable[Any]) -> list[Referrer]:

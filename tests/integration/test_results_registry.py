@@ -15,12 +15,16 @@ import docker
 import pytest
 import requests
 
+from immu_action.adapters.registry.auth import Credentials
+from immu_action.adapters.registry.client import RegistryClient
 from immu_action.adapters.registry.referrers import attach, list_referrers
 from immu_action.cli import main
 from immu_action.core.attestation import IN_TOTO, TEST_RESULT
 from immu_action.core.manifests import OCI_INDEX, OCI_MANIFEST, digest_of
 from immu_action.core.referrers import artifact_manifest, fallback_tag
+from immu_action.errors import RegistryError
 from tests.integration.test_pipeline_docker import assert_clean, write_project
+from tests.support.faultproxy import FaultProxy, Rule
 from tests.support.registry import (  # noqa: F401
     PASSWORD,
     USER,
@@ -201,3 +205,53 @@ def test_a_promotion_to_another_registry_carries_the_results_along(
     assert kinds == ["application/vnd.immu.promotion.v1+json", IN_TOTO]
     assert main(["verify", f"{target}@{digest}"]) == 0
     capsys.readouterr()
+    # `immu trace` shows, for the digest behind the tag, the results stored with it.
+    assert main(["trace", f"{target}:v1", "--json"]) == 0
+    traced = json.loads(capsys.readouterr().out)
+    assert traced["digest"] == digest
+    (run,) = traced["results"][digest]
+    assert run["passed"] and run["results"][0]["totals"]["tests"] == 1, traced
+
+
+def _artifact(target: Any, note: str) -> bytes:
+    return artifact_manifest(artifact_type="application/vnd.immu.test.fault",
+                             subject_digest=target.digest, subject_size=len(target.data),
+                             subject_media_type=target.media_type, annotations={"n": note})
+
+
+@pytest.mark.parametrize("fault", [412, 429, 503])
+def test_a_refused_or_failed_update_of_the_referrers_list_is_retried(
+        registry: Registry, pushed_images: list[Pushed], registry_env: None,  # noqa: F811
+        fault: int) -> None:
+    """412: another writer came first (conditional write): read and merge again. 429/503:
+    the transport's bounded retry. Either way the entry ends up listed, once."""
+    repo = f"immu-it/fault-{fault}-{uuid.uuid4().hex[:6]}"
+    src = pushed_images[0]
+    assert main(["promote", src.by_digest, f"{registry.host}/{repo}:seed"]) == 0
+    target = registry.client().get_manifest(repo, src.digest)
+    with FaultProxy(registry.port) as proxy:
+        proxy.add(Rule(method="PUT", path=rf"/{repo}/manifests/sha256-", status=fault,
+                       headers={"Retry-After": "0"}))
+        via = RegistryClient(proxy.host, credentials=Credentials(username=USER,
+                                                                 password=PASSWORD),
+                             sleep=lambda _s: None)
+        entry = attach(via, repo, _artifact(target, "x"), subject=target.digest)
+        assert proxy.count("PUT", r"/manifests/sha256-") == 2  # refused once, then written
+    listed = list_referrers(registry.client(), repo, target.digest)
+    assert [e.digest for e in listed].count(entry.digest) == 1
+
+
+def test_a_referrers_tag_that_is_not_an_index_is_never_overwritten(
+        registry: Registry, pushed_images: list[Pushed],  # noqa: F811
+        registry_env: None) -> None:  # noqa: F811
+    repo = f"immu-it/squat-{uuid.uuid4().hex[:6]}"
+    src = pushed_images[0]
+    assert main(["promote", src.by_digest, f"{registry.host}/{repo}:seed"]) == 0
+    target = registry.client().get_manifest(repo, src.digest)
+    # Another tool put an image (not an index) under the digest's referrers tag.
+    registry.client().put_manifest(repo, fallback_tag(src.digest), target.data,
+                                   target.media_type)
+    with pytest.raises(RegistryError, match=r"not an image index.*refusing to overwrite"):
+        attach(registry.client(), repo, _artifact(target, "y"), subject=target.digest)
+    # the squatted tag still holds what it held
+    assert registry.client().head_manifest(repo, fallback_tag(src.digest)) == src.digest
