@@ -4,7 +4,7 @@ stored results for the digest, ``core.attestation.by_run`` and ``run_from``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from immu_action import output
 from immu_action.adapters.registry.promotion import Registries
@@ -93,7 +93,5 @@ def gather(spec: Spec, image: str, *, shards: int, ctx: GitHubContext | None,
 
 
 def _failed(result: RunResult, message: str) -> RunResult:
-    from dataclasses import replace
-
     return replace(result, failure=RunFailure(stage="tests", message=message,
                                               exit_code=int(ExitCode.TESTS_FAILED)))
