@@ -128,8 +128,15 @@ def main() -> int:
     print(f"{'docker CLI, same work (peer)':<34}{peer_m:>10.2f}  "
           f"{', '.join(f'{t:.2f}' for t in peer)}")
     print(f"ratio immu/peer: {ratio:.3f} (target <= {TARGET})")
-    print("our suites (ran at once), wall seconds each: " + ", ".join(
-        f"{s['name']} {s['duration_s']:.1f}" for s in phases["suites"]))
+    timings = phases["timings"]
+    print("our phases (one more run), seconds: " + ", ".join(
+        f"{name} {spent:.2f}" for name, spent in timings["stages"].items())
+        + f"; {timings['total_s']:.2f} in the run, the rest is start-up")
+    for name, events in timings["suites"].items():
+        ready = events.get("services_ready_s")
+        print(f"  suite {name:<6} " + (f"services ready at {ready:5.2f}, " if ready is not None else
+                                       " " * 26)
+              + f"ran {events.get('started_s', 0):5.2f} to {events.get('ended_s', 0):5.2f}")
     return 0 if ratio <= TARGET else 1
 
 

@@ -30,6 +30,7 @@ from immu_action.core.policy import PromotionDecision, Switch, should_push
 from immu_action.core.results import RunFailure, RunResult, Stage
 from immu_action.core.sharding import Durations
 from immu_action.core.summary import CHECK_RUN_NAME
+from immu_action.core.timings import Timeline
 from immu_action.errors import BadInput, Cancelled, ImmuError, InternalError, PolicyRefused
 from immu_action.spec import Spec
 from immu_action.stages.attest import Attested, attest, identity
@@ -38,8 +39,9 @@ from immu_action.stages.gate import gate
 from immu_action.stages.promote import promote_run
 from immu_action.stages.push import pull_pushed, push_image
 from immu_action.stages.report import report_run
+from immu_action.stages.services import AHEAD_PER_WORKER, Warmup
 from immu_action.stages.shards import gather, stored_durations
-from immu_action.stages.test import Warmup, run_suites, select_suites, shard_selection
+from immu_action.stages.test import run_suites, select_suites, shard_selection, suite_workers
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,13 +73,15 @@ class RunOutcome:
     report: Mapping[str, Any] | None
     staging_tag: str | None = None
     attested: Attested | None = None
+    timings: Mapping[str, Any] | None = None  # core.timings.Timeline.as_dict()
 
 
 class _Progress:
     """What the run has done so far, so that a failure at any stage is still reported."""
 
     def __init__(self, spec: Spec) -> None:
-        self.stage: Stage = "spec"
+        self.timeline = Timeline()
+        self._stage: Stage = "spec"
         self.built: BuildResult | None = None
         self.result = RunResult(image_id="", repository=spec.image.repository)
         self.promoted: Mapping[str, Any] | None = None
@@ -86,6 +90,17 @@ class _Progress:
         self.error: ImmuError | None = None
         self.staging_tag: str | None = None
         self.attested: Attested | None = None
+
+    @property
+    def stage(self) -> Stage:
+        """The stage under way (a failure is recorded as this stage's)."""
+        return self._stage
+
+    @stage.setter
+    def stage(self, stage: Stage) -> None:
+        self._stage = stage
+        if stage != "internal":
+            self.timeline.enter(stage)
 
     def fail(self, error: BaseException) -> None:
         """Record ``error`` as the run's failure at the current stage."""
@@ -117,6 +132,7 @@ def run(client: docker.DockerClient, spec: Spec, opts: RunOptions,
         if os.environ.get("IMMU_DEBUG"):
             traceback.print_exc()
         p.fail(e)
+    p.timeline.enter("report")
     report = None if ctx is None else report_run(
         p.result, ctx, gh=gh, promotion=p.promoted, decision=p.decision,
         results_root=opts.results_root, check_name=opts.check_name,
@@ -124,11 +140,12 @@ def run(client: docker.DockerClient, spec: Spec, opts: RunOptions,
         failed=p.error is not None,
         # A build job or one shard: its summary and outputs; the gather job reports the run.
         to_github=opts.tests and opts.shard is None)
+    p.timeline.close()
     if p.error is not None:
         raise p.error
     return RunOutcome(run=p.result, build=p.built, promotion=p.promoted,
                       promotion_refused=p.refused, report=report, staging_tag=p.staging_tag,
-                      attested=p.attested)
+                      attested=p.attested, timings=p.timeline.as_dict())
 
 
 def _stages(client: docker.DockerClient, spec: Spec, opts: RunOptions,
@@ -140,8 +157,9 @@ def _stages(client: docker.DockerClient, spec: Spec, opts: RunOptions,
         spec, insecure=opts.insecure_registry)
     chosen = shard_selection(spec, opts.suites, opts.shard, durations)
     # Services do not depend on the image under test: up while it builds (or is pulled).
-    warm = Warmup(client, spec, chosen).start() if opts.tests and Warmup.needed(chosen) \
-        else None
+    ahead = AHEAD_PER_WORKER * suite_workers(opts.parallel, len(chosen))
+    warm = Warmup(client, spec, chosen, ahead=ahead).start() \
+        if opts.tests and Warmup.needed(chosen) else None
     try:
         # While services run, a termination signal is Cancelled (then cleaned up) here too.
         with cancellable() if warm is not None else nullcontext():
@@ -151,7 +169,8 @@ def _stages(client: docker.DockerClient, spec: Spec, opts: RunOptions,
         p.stage = "tests"
         result = run_suites(client, spec, image_id=image_id, suite_names=opts.suites,
                             results_root=opts.results_root, parallel=opts.parallel,
-                            shard=opts.shard, durations=durations, warm=warm)
+                            shard=opts.shard, durations=durations, warm=warm,
+                            timeline=p.timeline)
     except BaseException:
         if warm is not None:  # the build failed, or the run was cancelled: nothing stays
             warm.abort()

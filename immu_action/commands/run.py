@@ -11,6 +11,7 @@ from immu_action.commands._common import add_json_argument, add_spec_argument
 from immu_action.core.policy import SWITCHES, Switch
 from immu_action.core.sharding import parse_shard
 from immu_action.core.summary import CHECK_RUN_NAME
+from immu_action.core.timings import timings_line
 from immu_action.errors import BadInput, ExitCode
 from immu_action.output import emit_json, say
 
@@ -110,12 +111,15 @@ def run(args: argparse.Namespace) -> int:
         say(f"built and pushed {outcome.run.image_ref}")
     else:
         common.print_outcome(outcome.run)
+    if outcome.timings:
+        say(timings_line(outcome.timings))
     if args.json:
         built = outcome.build
         emit_json({**outcome.run.as_dict(), "tag": built.tag if built else None,
                    "staging_tag": outcome.staging_tag,
                    "labels": built.labels if built else None, "promotion": outcome.promotion,
-                   "promotion_refused": outcome.promotion_refused, "report": outcome.report})
+                   "promotion_refused": outcome.promotion_refused, "report": outcome.report,
+                   "timings": outcome.timings})
     if mode == "build" or (shard is not None and mode == "run"):
         return _partial_exit(outcome.run, mode, policy)
     code = common.exit_code(outcome.run, policy)

@@ -12,15 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from junitparser import JUnitXml, TestSuite
 from junitparser.junitparser import JUnitXmlError
 
 from immu_action import output
 from immu_action.adapters import actions
-from immu_action.adapters.github.client import GitHubClient, GitHubPermissionError
-from immu_action.adapters.github.release import record_deployment, upsert_release
 from immu_action.core.annotations import failure_annotations
 from immu_action.core.context import GitHubContext
 from immu_action.core.junit import junit_files
@@ -42,6 +40,9 @@ from immu_action.core.summary import (
     totals_line,
 )
 from immu_action.errors import ImmuError
+
+if TYPE_CHECKING:  # PyGithub costs ~0.1 s to import: only runs that talk to GitHub load it
+    from immu_action.adapters.github.client import GitHubClient
 
 COMMENT_LIMIT = 65_000  # GitHub refuses comment bodies over 65,536 characters
 
@@ -80,6 +81,8 @@ def _write_github(gh: GitHubClient, run: RunResult, ctx: GitHubContext, markdown
                   junit_xml: bytes | None, environment: str, check_name: str,
                   done: dict[str, Any]) -> None:
     """Every API write for this event; ``done`` collects ids/urls as each write lands."""
+    from immu_action.adapters.github.release import record_deployment, upsert_release
+
     title = totals_line(run.totals) if run.failure is None else (
         f"{run.failure.headline}: {run.failure.message.splitlines()[0]}")
     done["check_run"], url = gh.upsert_check_run(
@@ -127,6 +130,8 @@ def publish(run: RunResult, ctx: GitHubContext, *, promotion: Mapping[str, Any] 
         degraded = ("no GitHub token" if gh is None else "pull request from a fork: the "
                     "token is read-only") + "; results are in the step summary only"
     else:
+        from immu_action.adapters.github.client import GitHubPermissionError
+
         try:
             _write_github(gh, run, ctx, run_markdown(run, sections=[section]),
                           promotion, decision, junit_xml, environment, check_name, done)

@@ -4,13 +4,13 @@ everything removed afterwards, on failure and cancellation too."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import wait
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -19,14 +19,22 @@ from immu_action import output
 from immu_action.adapters.docker import engine, suites
 from immu_action.adapters.docker.sandbox import Sandbox, new_run_id
 from immu_action.adapters.docker.suites import WAIT_SLICE_S
-from immu_action.adapters.signals import HelperPool, cancellable, start_helper
+from immu_action.adapters.signals import HelperPool, cancellable
 from immu_action.core.attestation import Shard
 from immu_action.core.junit import NotJUnit, junit_files, parse_junit_partial
 from immu_action.core.outcome import classify
 from immu_action.core.results import RunResult, SuiteResult, TestResults
 from immu_action.core.sharding import DURATIONS_PATH, Durations, durations_file, shard_suites
+from immu_action.core.timings import Timeline
 from immu_action.errors import BadInput
-from immu_action.spec import ServiceSpec, Spec, SuiteSpec
+from immu_action.spec import Spec, SuiteSpec
+from immu_action.stages.services import (
+    Started,
+    Warmup,
+    await_healthy,
+    service_images,
+    start_services,
+)
 
 
 def select_suites(spec: Spec, names: Sequence[str] | None) -> list[SuiteSpec]:
@@ -63,6 +71,7 @@ def run_suites(
     shard: Shard | None = None,
     durations: Durations | None = None,
     warm: Warmup | None = None,
+    timeline: Timeline | None = None,
 ) -> RunResult:
     """Run every selected suite in fresh containers of ``image_id``; always clean up.
 
@@ -71,8 +80,9 @@ def run_suites(
     the main thread). A parallel suite's output is printed as one folded group when it ends;
     with ``parallel=1`` it streams as it comes. Results keep the spec's order. On a cancel the
     main thread stops new resources, removes everything labelled with the run and waits for
-    the workers; a timed-out suite stops only itself.
+    the workers; a timed-out suite stops only itself. ``timeline`` gets each suite's events.
     """
+    timeline = timeline or Timeline()
     durations = durations or Durations()
     chosen = shard_selection(spec, suite_names, shard, durations)
     if shard is not None:
@@ -80,22 +90,28 @@ def run_suites(
             + (f" (balanced by the durations stored with {durations.source})"
                if durations.source else "") + "\n")
     run_id = warm.run_id if warm is not None else (run_id or new_run_id())
-    workers = max(1, min(parallel or default_parallel(), len(chosen)))
+    workers = suite_workers(parallel, len(chosen))
     with cancellable(), Sandbox(client, run_id=run_id, log=log) as box:
         if warm is not None:  # services started while the image was built: theirs now
             images = warm.images()
         else:
-            images = _service_images(client, spec, chosen, log=log)
+            images = service_images(client, spec, chosen, log=log)
 
         def one(suite: SuiteSpec) -> SuiteResult:
             sink: list[str] = []
-            ready = warm.ready_for(suite.name) if warm is not None else None
-            own = ready.box if ready is not None else Sandbox(client, run_id=run_id, log=log,
+            early = warm.started_for(suite.name) if warm is not None else None
+            own = early.box if early is not None else Sandbox(client, run_id=run_id, log=log,
                                                               stop=box.stopped)
             try:
-                return _run_suite(own, spec, suite, image_id=image_id, images=images,
+                if early is None:
+                    up = start_services(own, spec, suite, images)
+                    healthy = functools.partial(await_healthy, up, stop=box.stopped)
+                else:
+                    assert warm is not None
+                    up, healthy = early, functools.partial(warm.healthy, suite.name)
+                return _run_suite(own, suite, image_id=image_id, up=up, healthy=healthy,
                                   results_root=results_root, shard=shard,
-                                  durations=durations, ready=ready,
+                                  durations=durations, timeline=timeline,
                                   log=log if workers == 1 else sink.append,
                                   replay=None if workers == 1 else sink)
             finally:
@@ -107,6 +123,11 @@ def run_suites(
             outcomes = _concurrently(box, one, chosen, workers)
     return RunResult(image_id=image_id, repository=spec.image.repository, suites=outcomes,
                      services=images)
+
+
+def suite_workers(parallel: int | None, suites_count: int) -> int:
+    """How many suites run at once: ``parallel`` (default: the CPUs), at most one per suite."""
+    return max(1, min(parallel or default_parallel(), suites_count))
 
 
 def _concurrently(box: Sandbox, one: Callable[[SuiteSpec], SuiteResult],
@@ -138,170 +159,26 @@ def shard_selection(spec: Spec, names: Sequence[str] | None, shard: Shard | None
     return [s for s in chosen if s.name in mine]
 
 
-def _service_images(
-    client: docker.DockerClient, spec: Spec, chosen: Sequence[SuiteSpec], *,
-    log: engine.LogSink, grouped: bool = True,
-) -> dict[str, str]:
-    """Image ID of every service the chosen suites need (pulled or built once per run).
-    ``grouped=False`` (a helper thread, its log buffered): no group markers or fences of
-    its own, the buffer is printed inside one later."""
-    images: dict[str, str] = {}
-    for name in dict.fromkeys(n for s in chosen for n in s.services):
-        service: ServiceSpec = spec.services[name]
-        if service.build is not None:
-            with output.fenced_group(f"Build service {name}") if grouped else nullcontext():
-                built = engine.build(
-                    client, service.build, labels={"immu.service": name},
-                    tag=f"immu-service/{name}:latest", log=log, what=f"service {name}",
-                )
-            images[name] = built.image_id
-        else:
-            assert service.image is not None  # the spec guarantees image xor build
-            # the pull's messages name user input
-            with output.untrusted_output() if grouped else nullcontext():
-                images[name] = engine.ensure_image(client, service.image,
-                                                   what=f"service {name}", log=log)
-    return images
-
-
-@dataclass(frozen=True)
-class Ready:
-    """A suite's network with its services started (healthy, or ``problem`` says why not)."""
-
-    box: Sandbox
-    network: str
-    problem: str | None
-
-
-class Warmup:
-    """Services up while the image under test builds: they do not depend on it.
-
-    On a helper thread, the service images are pulled (or built), then every suite that
-    needs services gets, as it would later, a sandbox of its own with a private network and
-    fresh service containers, and their health is awaited. A suite waits for its own
-    services only (``ready_for``); a healthy one is not waited for again. ``abort`` (the build
-    failed, or the run was cancelled) stops it and removes everything. All of it carries
-    the run's label, so the test stage's cancel sweep covers it too.
-    """
-
-    def __init__(self, client: docker.DockerClient, spec: Spec,
-                 chosen: Sequence[SuiteSpec]) -> None:
-        self.client, self.spec, self.chosen = client, spec, list(chosen)
-        self.run_id = new_run_id()
-        self.stop = threading.Event()
-        self._ready: dict[str, Ready] = {}
-        self._done = {s.name: threading.Event() for s in self.chosen if s.services}
-        self._images_done = threading.Event()
-        self._boxes: list[Sandbox] = []
-        self._log: list[str] = []
-        self._images: dict[str, str] = {}
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, name="immu-services", daemon=True)
-
-    @staticmethod
-    def needed(chosen: Sequence[SuiteSpec]) -> bool:
-        """True when a chosen suite has services (else there is nothing to start early)."""
-        return any(s.services for s in chosen)
-
-    def start(self) -> Warmup:
-        """Begin on the helper thread (termination signals stay with the main thread)."""
-        start_helper(self._thread)
-        return self
-
-    def _work(self) -> None:
-        try:
-            self._images = _service_images(self.client, self.spec, self.chosen,
-                                           log=self._log.append, grouped=False)
-            self._images_done.set()
-            started = []
-            for suite in (s for s in self.chosen if s.services):
-                box = Sandbox(self.client, run_id=self.run_id, log=self._log.append,
-                              stop=self.stop)
-                self._boxes.append(box)
-                network = box.network(suite.name)
-                started.append((suite, box, network, [
-                    (self.spec.services[name], suites.start_service(
-                        box, suite=suite.name, service=self.spec.services[name],
-                        image=self._images[name], network=network))
-                    for name in suite.services]))
-            for suite, box, network, containers in started:
-                problem = None
-                try:
-                    for service, container in containers:
-                        suites.wait_healthy(container, service=service, stop=self.stop)
-                except suites.ServiceNotReady as e:
-                    problem = str(e)
-                self._ready[suite.name] = Ready(box=box, network=network, problem=problem)
-                self._done[suite.name].set()
-        except BaseException as e:
-            self._error = e
-        finally:  # nobody waits forever: a waiter finds the error
-            self._images_done.set()
-            for event in self._done.values():
-                event.set()
-
-    def _wait(self, event: threading.Event) -> None:
-        while not event.wait(WAIT_SLICE_S):  # in slices: a cancel must reach the main thread
-            pass
-        if self._error is not None:
-            raise self._error
-
-    def images(self) -> dict[str, str]:
-        """The service images (pulled or built); prints what the helper logged so far."""
-        try:
-            self._wait(self._images_done)
-        finally:
-            if self._log:
-                with output.fenced_group("Services (started while the image was built)"):
-                    output.log_to_stderr("".join(self._log))
-                self._log.clear()
-        return self._images
-
-    def ready_for(self, suite: str) -> Ready | None:
-        """``suite``'s network with its services healthy (or why not); None: it has none."""
-        if suite not in self._done:
-            return None
-        self._wait(self._done[suite])
-        return self._ready[suite]
-
-    def abort(self) -> None:
-        """Stop creating, wait for the helper (bounded) and remove what it made."""
-        self.stop.set()  # no sandbox of the run creates anything from here on
-        self._thread.join(5)  # a pull in flight may not stop at once: leave it be
-        for box in self._boxes:
-            box.cleanup(sweep=False)
-        # and whatever else carries the run's label (a create that was in flight)
-        Sandbox(self.client, run_id=self.run_id, log=output.log_to_stderr).cleanup()
-
-
 def _run_suite(
     box: Sandbox,
-    spec: Spec,
     suite: SuiteSpec,
     *,
     image_id: str,
-    images: dict[str, str],
+    up: Started,
+    healthy: Callable[[], str | None],
     results_root: Path,
     log: engine.LogSink,
     replay: list[str] | None = None,
     shard: Shard | None = None,
     durations: Durations | None = None,
-    ready: Ready | None = None,
+    timeline: Timeline,
 ) -> SuiteResult:
-    """One suite: private network, healthy services, the test container, parsed results.
+    """One suite: its test container created on the network where its services are
+    starting (``up``), started once ``healthy`` says they are, then the results parsed.
     With ``replay`` (a parallel run) what ``log`` gathered is printed in the suite's group."""
     results_dir = results_root / suite.name
     shutil.rmtree(results_dir, ignore_errors=True)
-    network = ready.network if ready is not None else box.network(suite.name)
     try:
-        if ready is not None and ready.problem is not None:
-            raise suites.ServiceNotReady(ready.problem)
-        for name in suite.services if ready is None else ():
-            container = suites.start_service(
-                box, suite=suite.name, service=spec.services[name], image=images[name],
-                network=network,
-            )
-            suites.wait_healthy(container, service=spec.services[name])
         env = {"IMMU_SUITE": suite.name, "IMMU_RESULTS": suite.results, **suite.env}
         extra: dict[str, bytes] = {}
         if shard is not None:
@@ -310,6 +187,14 @@ def _run_suite(
             if timings is not None:
                 extra[DURATIONS_PATH] = timings
                 env["IMMU_DURATIONS"] = DURATIONS_PATH
+        # Created while the services start: it starts the moment they are healthy.
+        container = suites.create_test_container(box, suite=suite, image_id=image_id,
+                                                 network=up.network, env=env, files=extra)
+        problem = healthy()
+        if problem is not None:
+            raise suites.ServiceNotReady(problem)
+        if up.services:
+            timeline.suite(suite.name, "services_ready")
         # Streamed: the group is open while the suite runs. Parallel: its output gathered
         # in ``replay`` is printed as one group when it ends.
         live = output.fenced_group(f"Suite {suite.name}") if replay is None else nullcontext()
@@ -317,10 +202,10 @@ def _run_suite(
             with live:
                 # The command comes from the (PR author's) spec: printed inside the fence.
                 log(f"== suite {suite.name}: {' '.join(suite.command)}\n")
-                ran = suites.run_test_container(
-                    box, suite=suite, image_id=image_id, network=network,
-                    results_dir=results_dir, env=env, log=log, files=extra,
-                )
+                timeline.suite(suite.name, "started")
+                ran = suites.run_test_container(container, suite=suite,
+                                                results_dir=results_dir, log=log)
+                timeline.suite(suite.name, "ended")
         finally:
             if replay is not None:
                 # One suite's group at a time: interleaved markers would open a group inside

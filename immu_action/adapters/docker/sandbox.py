@@ -21,12 +21,13 @@ import requests
 from docker.models.containers import Container
 
 from immu_action.adapters.docker.engine import LogSink, retry
-from immu_action.adapters.signals import deferred, shielded
+from immu_action.adapters.signals import HelperPool, deferred, shielded
 from immu_action.errors import Cancelled, EngineError
 
 RUN_LABEL = "immu.run"
 PID_LABEL = "immu.pid"
 HOST_LABEL = "immu.host"
+MAX_PARALLEL_REMOVALS = 8
 
 
 def new_run_id() -> str:
@@ -148,8 +149,7 @@ class Sandbox:
                 self.log(f"IMMU_KEEP set: keeping resources labelled {RUN_LABEL}={self.run_id}\n")
             return
         with shielded():  # a second signal must not abort the cleanup half-way
-            for cid in reversed(self._containers):
-                _quietly(lambda cid=cid: self.client.api.remove_container(cid, force=True, v=True))
+            self._remove_containers(list(reversed(self._containers)))
             for nid in reversed(self._networks):
                 _quietly(lambda nid=nid: self.client.api.remove_network(nid))
             if sweep:
@@ -157,6 +157,19 @@ class Sandbox:
         self._containers.clear()
         self._networks.clear()
 
+    def _remove_containers(self, ids: list[str]) -> None:
+        """Remove ``ids`` at once: stopping a database and removing a test container each
+        take the engine a few hundred ms, and the suite's network can go only after both."""
+        def remove(cid: str) -> None:
+            _quietly(lambda: self.client.api.remove_container(cid, force=True, v=True))
+
+        if len(ids) < 2:
+            for cid in ids:
+                remove(cid)
+            return
+        with HelperPool(max_workers=min(len(ids), MAX_PARALLEL_REMOVALS),
+                        thread_name_prefix="immu-remove") as pool:
+            list(pool.map(remove, ids))
 
     def _sweep(self) -> None:
         """Remove anything else labelled with this run (belt and braces after a crash)."""
@@ -166,8 +179,7 @@ class Sandbox:
             networks = self.client.networks.list(filters=flt)
         except (docker.errors.APIError, requests.exceptions.RequestException):
             return
-        for c in leftovers:
-            _quietly(lambda c=c: c.remove(force=True, v=True))
+        self._remove_containers([str(c.id) for c in leftovers])
         for n in networks:
             _quietly(n.remove)
 
