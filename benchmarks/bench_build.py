@@ -6,7 +6,9 @@ The peer is docker/build-push-action's CLI invocation for the same job (`push: t
 same cache ref. Both run on the same engine (Docker 26, containerd image store: the docker
 driver exports a registry cache there) and the same loopback registry, interleaved. A "fresh
 engine" has none of the built images and an empty build cache; only the base image and the
-registry remain (as on a new runner whose base image comes from a registry mirror).
+registry remain (as on a new runner whose base image comes from a registry mirror). A cold
+build has nothing cached anywhere: each pair of builds gets a registry of its own, empty
+(the base image's layers are not in it yet, in any repository).
 
     .venv/bin/python benchmarks/bench_build.py [--runs 3] [--engine docker26-containerd]
 
@@ -84,26 +86,12 @@ def fresh_engine(env: dict[str, str], repository: str) -> None:
     sh(["docker", "builder", "prune", "-af"], env)
 
 
-OURS = """
-import sys
-from pathlib import Path
-from immu_action.adapters.docker import engine
-from immu_action.adapters.git import git_facts
-from immu_action.spec import load_spec
-from immu_action.stages.build import build
-from immu_action.stages.push import push_image
-spec = load_spec(Path(sys.argv[1]))
-client = engine.connect()
-built = build(client, spec, log=lambda text: None, export_cache=True)
-push_image(client, spec, built, sha=git_facts(spec.path.parent).sha or "", ctx=None,
-           insecure=False)
-"""
-
-
 def ours(env: dict[str, str], work: Path) -> None:
-    """What `immu run --push` does before the tests: build (cache imported and exported),
-    push under the staging tag, verify, resolve the digest."""
-    sh([sys.executable, "-c", OURS, str(work / "immu.yml")], env, cwd=ROOT)
+    """What a sharded workflow's build job runs, and `immu run --push` before its tests:
+    build (cache imported and exported), push under the staging tag, verify, resolve the
+    digest; the real CLI, start-up included."""
+    sh([str(Path(sys.executable).parent / "immu"), "run", "--mode", "build", "--push",
+        "-f", str(work / "immu.yml")], env, cwd=work)
 
 
 def peer(env: dict[str, str], work: Path, repository: str, cache: str) -> None:
@@ -114,6 +102,14 @@ def peer(env: dict[str, str], work: Path, repository: str, cache: str) -> None:
             "--build-arg", f"BASE_IMAGE={BASE}", "--tag", f"{repository}:peer-{uuid.uuid4().hex}",
             "--cache-from", f"type=registry,ref={cache}",
             "--cache-to", f"type=registry,ref={cache},mode=max", "--push", str(work)], env)
+
+
+def docker_config(host: str) -> str:
+    """A docker config dir logged in to ``host`` (what buildx, the peer, reads)."""
+    config = tempfile.mkdtemp(prefix="bench-build-docker-")
+    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    Path(config, "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}))
+    return config
 
 
 def timed(fn: Callable[[], None]) -> float:
@@ -127,17 +123,15 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--engine", default="docker26-containerd")
     args = parser.parse_args()
-    registry = start_registry("bench-build")
-    config = tempfile.mkdtemp(prefix="bench-build-docker-")
-    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-    Path(config, "config.json").write_text(json.dumps({"auths": {registry.host: {"auth": auth}}}))
-    env = {**engine_env(args.engine), "DOCKER_CONFIG": config,
-           "IMMU_REGISTRY_USERNAME": USER, "IMMU_REGISTRY_PASSWORD": PASSWORD}
+    engine = engine_env(args.engine)
     times: dict[str, list[float]] = {k: [] for k in ("ours-cold", "ours-fresh", "peer-cold",
                                                       "peer-fresh")}
     for run in range(args.runs):
         for tool in ("ours", "peer"):
-            repository = f"{registry.host}/bench/{tool}-{uuid.uuid4().hex[:8]}"
+            registry = start_registry(f"bench-build-{uuid.uuid4().hex[:8]}")
+            env = {**engine, "DOCKER_CONFIG": docker_config(registry.host),
+                   "IMMU_REGISTRY_USERNAME": USER, "IMMU_REGISTRY_PASSWORD": PASSWORD}
+            repository = f"{registry.host}/bench/{tool}"
             cache = f"{repository}:immu-buildcache"
             with tempfile.TemporaryDirectory() as tmp:
                 work = project(Path(tmp) / "example", repository, cache)

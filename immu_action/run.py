@@ -21,7 +21,7 @@ import docker
 
 from immu_action import output
 from immu_action.adapters import actions
-from immu_action.adapters.git import git_facts
+from immu_action.adapters.git import head_sha
 from immu_action.adapters.registry.promotion import Registries
 from immu_action.adapters.signals import cancellable
 from immu_action.core.attestation import Shard
@@ -37,7 +37,7 @@ from immu_action.stages.attest import Attested, attest, identity
 from immu_action.stages.build import BuildResult, build
 from immu_action.stages.gate import gate
 from immu_action.stages.promote import promote_run
-from immu_action.stages.push import pull_pushed, push_image
+from immu_action.stages.push import pull_pushed, push_image, staging_tag, tag_is_free
 from immu_action.stages.report import report_run
 from immu_action.stages.services import AHEAD_PER_WORKER, Warmup
 from immu_action.stages.shards import gather, stored_durations
@@ -152,7 +152,7 @@ def _stages(client: docker.DockerClient, spec: Spec, opts: RunOptions,
             ctx: GitHubContext | None, gh: Any, p: _Progress) -> None:
     """The run's stages in order; ``p`` records each result as it lands."""
     select_suites(spec, opts.suites)  # bad suite names fail before a long build
-    sha = ctx.sha if ctx else (git_facts(spec.path.parent).sha or "")
+    sha = ctx.sha if ctx else (head_sha(spec.path.parent) or "")
     durations = Durations() if opts.shard is None or not opts.tests else stored_durations(
         spec, insecure=opts.insecure_registry)
     chosen = shard_selection(spec, opts.suites, opts.shard, durations)
@@ -211,14 +211,20 @@ def _image_under_test(client: docker.DockerClient, spec: Spec, opts: RunOptions,
         if not opts.tests and not pushing:
             raise BadInput("a build-only run (no tests) is for a sharded workflow's build "
                            "job: it must push (--push, or IMMU_PUSH=true)")
+        registries = Registries(insecure=opts.insecure_registry)
+        tag = staging_tag(spec, sha=sha, ctx=ctx) if pushing else None
+        # A free staging tag: the build pushes there itself (containerd store, BuildKit).
+        p.stage = "push"
+        free = tag is not None and tag_is_free(spec, tag, registries=registries)
         p.stage = "build"
-        p.built = built = build(client, spec, log=output.log_to_stderr, export_cache=pushing)
+        p.built = built = build(client, spec, log=output.log_to_stderr, export_cache=pushing,
+                                push_tag=tag if free else None)
         p.result = replace(p.result, image_id=built.image_id)
         image_id, digest = built.image_id, None
-        if pushing:
+        if tag is not None:
             p.stage = "push"
-            pushed = push_image(client, spec, built, sha=sha, ctx=ctx,
-                                insecure=opts.insecure_registry)
+            pushed = push_image(client, spec, built, tag=tag, insecure=opts.insecure_registry,
+                                registries=registries)
             digest, image_id, p.staging_tag = pushed.digest, pushed.image_id, pushed.tag
             p.result = replace(p.result, digest=digest, digest_kind=pushed.kind)
         # The proof: the image the suites run is the config of the pushed manifest.

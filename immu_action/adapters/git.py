@@ -28,10 +28,16 @@ def _git(cwd: Path, *args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
 
 
+def head_sha(cwd: Path, env: Mapping[str, str] | None = None) -> str | None:
+    """The commit checked out at ``cwd`` (else ``GITHUB_SHA``; None where unknown)."""
+    env = os.environ if env is None else env
+    return _git(cwd, "rev-parse", "HEAD") or env.get("GITHUB_SHA")
+
+
 def git_facts(cwd: Path, env: Mapping[str, str] | None = None) -> GitFacts:
     """Commit, remote, version and dirtiness of the checkout at ``cwd`` (None where unknown)."""
     env = os.environ if env is None else env
-    sha = _git(cwd, "rev-parse", "HEAD") or env.get("GITHUB_SHA")
+    sha = head_sha(cwd, env)
     remote = None
     if env.get("GITHUB_SERVER_URL") and env.get("GITHUB_REPOSITORY"):
         remote = f"{env['GITHUB_SERVER_URL']}/{env['GITHUB_REPOSITORY']}"

@@ -32,10 +32,10 @@ def image_for(spec: Spec, image: str | None) -> str:
     """The reference to resolve: ``--image`` or the build's tag for the current commit."""
     if image:
         return image
-    from immu_action.adapters.git import git_facts
+    from immu_action.adapters.git import head_sha
     from immu_action.stages.build import local_tag
 
-    tag = local_tag(spec, git_facts(spec.path.parent).sha)
+    tag = local_tag(spec, head_sha(spec.path.parent))
     if not tag:
         raise BadInput("no --image given and no git commit to find the built image by; "
                        "pass --image ID (as printed by `immu build`)")

@@ -24,6 +24,7 @@ class BuildResult:
     tag: str | None
     labels: dict[str, str]
     inline_cache: str | None = None  # the cache ref to point at the pushed image
+    pushed: str | None = None  # the reference BuildKit pushed it to during the build
 
 
 def created_time(commit_time: datetime | None, *, dirty: bool) -> datetime:
@@ -48,13 +49,18 @@ def local_tag(spec: Spec, sha: str | None) -> str | None:
 
 
 def build(client: docker.DockerClient, spec: Spec, *, log: engine.LogSink,
-          export_cache: bool = False) -> BuildResult:
+          export_cache: bool = False, push_tag: str | None = None) -> BuildResult:
     """Build the spec's image with its labels plus OCI labels from git; return its ID.
 
     With BuildKit the registry cache (``image.cache``) is imported, and exported when
     ``export_cache`` (the run pushes): every stage (``mode=max``) on the containerd image
     store, inline in the image on the classic one (``BuildResult.inline_cache``: the push
     stage then points the cache tag at the pushed image).
+
+    ``push_tag``: on the containerd store BuildKit pushes the image under it during the
+    build (``BuildResult.pushed``), before the cache: its pusher mounts layers the registry
+    holds in another repository instead of uploading them, and the cache export then finds
+    them there. Elsewhere the push stage pushes through the engine.
     """
     facts = git_facts(spec.path.parent)
     created = created_time(facts.commit_time, dirty=facts.dirty)
@@ -65,16 +71,19 @@ def build(client: docker.DockerClient, spec: Spec, *, log: engine.LogSink,
     ref = spec.image.build.cache
     cache = None
     buildx = builder.find_buildx()
+    containerd = buildx is not None and (export_cache or push_tag is not None) and \
+        builder.store_is_containerd(client)
     if ref is not None and buildx is not None:
-        mode = "max" if not export_cache or builder.store_is_containerd(client) else "inline"
+        mode = "max" if not export_cache or containerd else "inline"
         cache = builder.Cache(ref=ref, export=export_cache, mode=mode)
+    push = f"{spec.image.repository}:{push_tag}" if push_tag and containerd else None
     with cancellable(), output.fenced_group(f"Build {spec.image.repository}"):
         built = builder.build(client, spec.image.build, labels=labels, tag=tag, log=log,
-                              what="image", cache=cache, buildx=buildx,
+                              what="image", cache=cache, buildx=buildx, push=push,
                               epoch=int(created.timestamp()) if reproducible else None)
     inline = cache.ref if cache is not None and cache.export and cache.mode == "inline" \
         else None
     return BuildResult(image_id=built.image_id, tag=tag, labels=dict(built.labels),
-                       inline_cache=inline)
+                       inline_cache=inline, pushed=push)
 
 

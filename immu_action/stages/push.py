@@ -51,29 +51,39 @@ class Pushed:
     tag: str
 
 
-def push_image(client: docker.DockerClient, spec: Spec, built: BuildResult, *, sha: str,
-               ctx: GitHubContext | None, insecure: bool) -> Pushed:
-    """Push under the staging tag, verify against the registry, name the image by digest.
+def tag_is_free(spec: Spec, tag: str, *, registries: Registries) -> bool:
+    """True when the registry holds nothing under the staging ``tag`` yet: the build may
+    then push there itself (one that holds an image is checked after the build instead)."""
+    ref = parse_reference(f"{spec.image.repository}:{tag}")
+    return registries.get(ref.host).head_manifest(ref.repository, tag) is None
+
+
+def push_image(client: docker.DockerClient, spec: Spec, built: BuildResult, *, tag: str,
+               insecure: bool, registries: Registries | None = None) -> Pushed:
+    """Push under the staging ``tag``, verify against the registry, name the image by digest.
 
     A push never moves a tag to another image: the staging tag is this run's own. One that
     already holds this very image (the same run pushed again, as ``act`` numbers every run 1)
-    is pushed again; one holding another image refuses the push.
+    is pushed again; one holding another image refuses the push. An image the build pushed
+    itself (``built.pushed``, to a tag ``tag_is_free`` found free) is only verified.
     """
-    tag = staging_tag(spec, sha=sha, ctx=ctx)
     repository = spec.image.repository
     ref = parse_reference(f"{repository}:{tag}")
-    registry = Registries(insecure=insecure).get(ref.host)
-    existing = registry.head_manifest(ref.repository, tag)
-    if existing is not None and not _holds(registry, ref.repository, existing, built.image_id):
-        raise PolicyRefused(f"{repository}:{tag} already exists (at {existing}, another image): "
-                            "a push never moves a tag; give promote.staging-tag a prefix of "
-                            "its own")
-    client.images.get(built.image_id).tag(repository, tag)
-    with output.fenced_group(f"Push {repository}:{tag}"):
-        engine_digest = push.push(client, repository, tag, auth=push.auth_from_env(),
-                                  log=output.log_to_stderr)
+    registry = (registries or Registries(insecure=insecure)).get(ref.host)
+    engine_digest = None
+    if built.pushed != f"{repository}:{tag}":
+        existing = registry.head_manifest(ref.repository, tag)
+        if existing is not None and not _holds(registry, ref.repository, existing,
+                                               built.image_id):
+            raise PolicyRefused(f"{repository}:{tag} already exists (at {existing}, another "
+                                "image): a push never moves a tag; give promote.staging-tag "
+                                "a prefix of its own")
+        client.images.get(built.image_id).tag(repository, tag)
+        with output.fenced_group(f"Push {repository}:{tag}"):
+            engine_digest = push.push(client, repository, tag, auth=push.auth_from_env(),
+                                      log=output.log_to_stderr)
     pushed = verify_pushed(repository, tag, built.image_id, insecure=insecure, client=registry)
-    if pushed.manifest_digest != engine_digest:
+    if engine_digest is not None and pushed.manifest_digest != engine_digest:
         output.log_to_stderr(f"note: engine reported {engine_digest}, registry serves "
                              f"{pushed.manifest_digest} (the registry's is used)\n")
     # From here on the image is named by digest only; resolve it to the engine's image ID.

@@ -81,6 +81,21 @@ def test_the_command_names_secrets_by_source_never_by_value(
     assert "--cache-from" in pulled and "--cache-to" not in pulled  # a PR imports only
 
 
+def test_a_build_that_pushes_names_only_the_push_reference(tmp_path: Path) -> None:
+    """Every name of BuildKit's image exporter is pushed: the local tag (``sha-<commit>``,
+    a name a promotion may own) must not be one of them; the engine tags it afterwards."""
+    spec = BuildSpec(context=tmp_path, build_args={}, labels={})
+    cmd = command("/bin/buildx", spec, labels={}, tag="reg.test/a:sha-abc",
+                  iidfile=tmp_path / "iid", cache=None, epoch=None,
+                  push="reg.test/a:immu-staging-abc-1.1")
+    tags = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--tag"]
+    assert tags == ["reg.test/a:immu-staging-abc-1.1"]
+    assert "type=image,push=true" in cmd and "--load" not in cmd
+    local = command("/bin/buildx", spec, labels={}, tag="reg.test/a:sha-abc",
+                    iidfile=tmp_path / "iid", cache=None, epoch=None)
+    assert "--load" in local and "reg.test/a:sha-abc" in local and "--output" not in local
+
+
 def test_a_missing_secret_source_is_bad_input(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)

@@ -95,12 +95,15 @@ def buildkit_only(dockerfile: Path) -> str | None:
 
 def build(client: docker.DockerClient, spec: BuildSpec, *, labels: Mapping[str, str],
           tag: str | None, log: LogSink, what: str = "image", cache: Cache | None = None,
-          epoch: int | None = None, buildx: str | None = None) -> BuiltImage:
+          epoch: int | None = None, buildx: str | None = None,
+          push: str | None = None) -> BuiltImage:
     """Build ``spec`` with ``buildx`` (the caller's ``find_buildx()``) when there is one, else
-    through the engine API."""
+    through the engine API. ``push`` (buildx only): BuildKit pushes the image to this
+    reference itself, before it exports the cache (only this name is pushed; ``tag`` is
+    then set through the engine)."""
     if buildx is not None:
         return _buildx(client, buildx, spec, labels=labels, tag=tag, log=log, what=what,
-                       cache=cache, epoch=epoch)
+                       cache=cache, epoch=epoch, push=push)
     needs = buildkit_only(spec.context / spec.dockerfile)
     if needs or spec.secrets:
         why = needs or f"{what} has build secrets (image.secrets), which need BuildKit"
@@ -125,15 +128,21 @@ def _secret_args(spec: BuildSpec) -> list[str]:
 
 
 def command(buildx: str, spec: BuildSpec, *, labels: Mapping[str, str], tag: str | None,
-            iidfile: Path, cache: Cache | None, epoch: int | None) -> list[str]:
-    """The buildx command line (no secret value in it: secrets are named by env or file)."""
-    cmd = [buildx, "build", "--progress=plain", "--iidfile", str(iidfile), "--load",
+            iidfile: Path, cache: Cache | None, epoch: int | None,
+            push: str | None = None) -> list[str]:
+    """The buildx command line (no secret value in it: secrets are named by env or file).
+    With ``push`` the image is stored in the engine and pushed under that name alone: every
+    name of the image exporter is pushed, and the local ``tag`` must never reach the
+    registry (it could be a promoted tag's name)."""
+    # (the docker driver's image exporter keeps the image in the engine's store either way)
+    output = ["--output", "type=image,push=true"] if push else ["--load"]
+    cmd = [buildx, "build", "--progress=plain", "--iidfile", str(iidfile), *output,
            "--metadata-file", str(iidfile.with_name("metadata.json")),
            "--file", str(spec.context / spec.dockerfile)]
     if spec.target:
         cmd += ["--target", spec.target]
-    if tag:
-        cmd += ["--tag", tag]
+    if push or tag:
+        cmd += ["--tag", push or str(tag)]
     for key, value in spec.build_args.items():
         cmd += ["--build-arg", f"{key}={value}"]
     if epoch is not None:  # BuildKit stamps the config and history with it: reproducible IDs
@@ -149,21 +158,32 @@ def command(buildx: str, spec: BuildSpec, *, labels: Mapping[str, str], tag: str
 
 
 def _buildx(client: docker.DockerClient, buildx: str, spec: BuildSpec, *,
-            labels: Mapping[str, str], tag: str | None,
-            log: LogSink, what: str, cache: Cache | None, epoch: int | None) -> BuiltImage:
+            labels: Mapping[str, str], tag: str | None, log: LogSink, what: str,
+            cache: Cache | None, epoch: int | None, push: str | None) -> BuiltImage:
     dockerfile = spec.context / spec.dockerfile
     if not dockerfile.is_file():
         raise BadInput(f"{what}: Dockerfile {dockerfile} does not exist")
     with tempfile.TemporaryDirectory(prefix="immu-buildx-") as work:
         iidfile = Path(work) / "iid"
         cmd = command(buildx, spec, labels=labels, tag=tag, iidfile=iidfile, cache=cache,
-                      epoch=epoch)
-        tail = _run(cmd, log=log, what=what, extra_env=_docker_config(Path(work), cache))
+                      epoch=epoch, push=push)
+        tail = _run(cmd, log=log, what=what,
+                    extra_env=_docker_config(Path(work), cache, push))
         image_id = _engine_id(client, iidfile)
     if not image_id:
         raise EngineError(f"building {what}: the engine does not know the image buildx "
                           "reported\n" + "\n".join(tail))
+    if push and tag:
+        _tag(client, image_id, tag)
     return BuiltImage(image_id=image_id, labels={**spec.labels, **labels})
+
+
+def _tag(client: docker.DockerClient, image_id: str, ref: str) -> None:
+    repository, _, tag = ref.rpartition(":")
+    try:
+        client.api.tag(image_id, repository, tag)
+    except docker.errors.DockerException as e:
+        raise EngineError(f"tagging the built image {ref} failed: {e}") from e
 
 
 def _engine_id(client: docker.DockerClient, iidfile: Path) -> str:
@@ -184,16 +204,17 @@ def _engine_id(client: docker.DockerClient, iidfile: Path) -> str:
     return ""
 
 
-def _docker_config(work: Path, cache: Cache | None) -> dict[str, str]:
-    """With IMMU_REGISTRY_USERNAME/PASSWORD, a docker config holding them for the cache's
-    registry (buildx reads credentials from there); else the user's own config."""
+def _docker_config(work: Path, cache: Cache | None, push: str | None) -> dict[str, str]:
+    """With IMMU_REGISTRY_USERNAME/PASSWORD, a docker config holding them for the registry
+    of the cache and of the push (buildx reads credentials from there); else the user's own
+    config."""
     user = os.environ.get("IMMU_REGISTRY_USERNAME", "")
     password = os.environ.get("IMMU_REGISTRY_PASSWORD", "")
-    if cache is None or not user or not password:
+    hosts = {ref.split("/", 1)[0] for ref in (cache.ref if cache else None, push) if ref}
+    if not hosts or not user or not password:
         return {}
-    host = cache.ref.split("/", 1)[0]
     auth = base64.b64encode(f"{user}:{password}".encode()).decode()
-    (work / "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}))
+    (work / "config.json").write_text(json.dumps({"auths": {h: {"auth": auth} for h in hosts}}))
     (work / "config.json").chmod(0o600)
     return {"DOCKER_CONFIG": str(work)}
 
@@ -202,8 +223,10 @@ def _run(cmd: list[str], *, log: LogSink, what: str,
          extra_env: Mapping[str, str]) -> list[str]:
     """Run buildx, streaming its log; a failure names the failing step; cancel stops it."""
     tail: deque[str] = deque(maxlen=25)
-    # One platform manifest, no provenance attestation (it would record the build args).
-    env = {**os.environ, "BUILDX_NO_DEFAULT_ATTESTATIONS": "1", **extra_env}
+    # One platform manifest, no provenance attestation (it would record the build args); no
+    # git look-ups of buildx's own (for provenance only: immu labels the image from git).
+    env = {**os.environ, "BUILDX_NO_DEFAULT_ATTESTATIONS": "1", "BUILDX_GIT_INFO": "0",
+           **extra_env}
     try:
         # In immu's process group (the runner's signals reach it too) and killed with immu
         # (a SIGKILLed immu must not leave a build running).
