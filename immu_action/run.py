@@ -213,9 +213,10 @@ def _image_under_test(client: docker.DockerClient, spec: Spec, opts: RunOptions,
                            "job: it must push (--push, or IMMU_PUSH=true)")
         registries = Registries(insecure=opts.insecure_registry)
         tag = staging_tag(spec, sha=sha, ctx=ctx) if pushing else None
-        # A free staging tag: the build pushes there itself (containerd store, BuildKit).
-        p.stage = "push"
-        free = tag is not None and tag_is_free(spec, tag, registries=registries)
+        free = False  # a free staging tag: the build pushes there itself (containerd store)
+        if tag is not None:
+            p.stage = "push"
+            free = tag_is_free(spec, tag, registries=registries)
         p.stage = "build"
         p.built = built = build(client, spec, log=output.log_to_stderr, export_cache=pushing,
                                 push_tag=tag if free else None)
