@@ -213,7 +213,7 @@ def _image_under_test(client: docker.DockerClient, spec: Spec, opts: RunOptions,
                            "job: it must push (--push, or IMMU_PUSH=true)")
         registries = Registries(insecure=opts.insecure_registry)
         tag = staging_tag(spec, sha=sha, ctx=ctx) if pushing else None
-        free = False  # a free staging tag: the build pushes there itself (containerd store)
+        free = False  # a free staging tag: the build may push there itself (containerd store)
         if tag is not None:
             p.stage = "push"
             free = tag_is_free(spec, tag, registries=registries)
@@ -225,7 +225,7 @@ def _image_under_test(client: docker.DockerClient, spec: Spec, opts: RunOptions,
         if tag is not None:
             p.stage = "push"
             pushed = push_image(client, spec, built, tag=tag, insecure=opts.insecure_registry,
-                                registries=registries)
+                                registries=registries, free=free)
             digest, image_id, p.staging_tag = pushed.digest, pushed.image_id, pushed.tag
             p.result = replace(p.result, digest=digest, digest_kind=pushed.kind)
         # The proof: the image the suites run is the config of the pushed manifest.

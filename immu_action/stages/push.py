@@ -59,20 +59,22 @@ def tag_is_free(spec: Spec, tag: str, *, registries: Registries) -> bool:
 
 
 def push_image(client: docker.DockerClient, spec: Spec, built: BuildResult, *, tag: str,
-               insecure: bool, registries: Registries | None = None) -> Pushed:
+               insecure: bool, registries: Registries | None = None,
+               free: bool = False) -> Pushed:
     """Push under the staging ``tag``, verify against the registry, name the image by digest.
 
     A push never moves a tag to another image: the staging tag is this run's own. One that
     already holds this very image (the same run pushed again, as ``act`` numbers every run 1)
-    is pushed again; one holding another image refuses the push. An image the build pushed
-    itself (``built.pushed``, to a tag ``tag_is_free`` found free) is only verified.
+    is pushed again; one holding another image refuses the push. ``free``: the run's
+    ``tag_is_free`` already found nothing there (it is not looked up again). An image the
+    build pushed itself (``built.pushed``) is only verified.
     """
     repository = spec.image.repository
     ref = parse_reference(f"{repository}:{tag}")
     registry = (registries or Registries(insecure=insecure)).get(ref.host)
     engine_digest = None
     if built.pushed != f"{repository}:{tag}":
-        existing = registry.head_manifest(ref.repository, tag)
+        existing = None if free else registry.head_manifest(ref.repository, tag)
         if existing is not None and not _holds(registry, ref.repository, existing,
                                                built.image_id):
             raise PolicyRefused(f"{repository}:{tag} already exists (at {existing}, another "
