@@ -18,9 +18,7 @@ Targets: our fresh-engine rebuild <= 0.3x our cold build, and <= 1.1x the peer's
 from __future__ import annotations
 
 import argparse
-import base64
 import functools
-import json
 import os
 import re
 import shutil
@@ -36,7 +34,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.registry import PASSWORD, USER, start_registry  # noqa: E402
+from tests.support.registry import (  # noqa: E402
+    PASSWORD,
+    USER,
+    docker_config,
+    start_registry,
+)
 
 EXAMPLE = ROOT / "examples" / "python-service"
 BASE = "immu-base/python:3"
@@ -104,14 +107,6 @@ def peer(env: dict[str, str], work: Path, repository: str, cache: str) -> None:
             "--cache-to", f"type=registry,ref={cache},mode=max", "--push", str(work)], env)
 
 
-def docker_config(host: str) -> str:
-    """A docker config dir logged in to ``host`` (what buildx, the peer, reads)."""
-    config = tempfile.mkdtemp(prefix="bench-build-docker-")
-    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-    Path(config, "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}))
-    return config
-
-
 def timed(fn: Callable[[], None]) -> float:
     started = time.perf_counter()
     fn()
@@ -129,7 +124,7 @@ def main() -> int:
     for run in range(args.runs):
         for tool in ("ours", "peer"):
             registry = start_registry(f"bench-build-{uuid.uuid4().hex[:8]}")
-            env = {**engine, "DOCKER_CONFIG": docker_config(registry.host),
+            env = {**engine, "DOCKER_CONFIG": str(docker_config(registry.host)),
                    "IMMU_REGISTRY_USERNAME": USER, "IMMU_REGISTRY_PASSWORD": PASSWORD}
             repository = f"{registry.host}/bench/{tool}"
             cache = f"{repository}:immu-buildcache"
