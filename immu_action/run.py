@@ -5,43 +5,41 @@ The image under test is the image that ships: after a push the tests run from
 of the pushed manifest (``tested_is_shipped``). Whatever fails after the spec loaded is
 reported like results (conclusion failure, the error in the summary), then raised for the
 CLI's exit code; only a cancellation skips the report.
+
+buildx is launched first: docker-py, requests and the later stages are imported, the engine
+connected, the staging tag looked up and the services started while BuildKit works (this
+module imports none of them at its top; a build job's start-up is on every CI run).
 """
 
 from __future__ import annotations
 
 import os
 import traceback
-from collections.abc import Mapping, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
-
-import docker
+from typing import TYPE_CHECKING, Any
 
 from immu_action import output
 from immu_action.adapters import actions
 from immu_action.adapters.git import head_sha
-from immu_action.adapters.registry.promotion import Registries
 from immu_action.adapters.signals import cancellable
 from immu_action.core.attestation import Shard
 from immu_action.core.context import GitHubContext
 from immu_action.core.policy import PromotionDecision, Switch, should_push
 from immu_action.core.results import RunFailure, RunResult, Stage
-from immu_action.core.sharding import Durations
 from immu_action.core.summary import CHECK_RUN_NAME
 from immu_action.core.timings import Timeline
 from immu_action.errors import BadInput, Cancelled, ImmuError, InternalError, PolicyRefused
 from immu_action.spec import Spec
-from immu_action.stages.attest import Attested, attest, identity
-from immu_action.stages.build import BuildResult, build
-from immu_action.stages.gate import gate
-from immu_action.stages.promote import promote_run
-from immu_action.stages.push import pull_pushed, push_image, staging_tag, tag_is_free
-from immu_action.stages.report import report_run
-from immu_action.stages.services import AHEAD_PER_WORKER, Warmup
-from immu_action.stages.shards import gather, stored_durations
-from immu_action.stages.test import run_suites, select_suites, shard_selection, suite_workers
+from immu_action.stages import build as build_stage
+from immu_action.stages.build import BuildResult
+
+if TYPE_CHECKING:
+    import docker
+
+    from immu_action.stages.attest import Attested
+    from immu_action.stages.services import Warmup
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,16 +114,36 @@ class _Progress:
             refused=refused))
 
 
-def run(client: docker.DockerClient, spec: Spec, opts: RunOptions,
-        ctx: GitHubContext | None) -> RunOutcome:
-    """Build, push when asked, test the exact image, then gate, promote and report."""
+class _Engine:
+    """The docker-py client, connected (docker-py imported) on first use: a build is
+    launched before."""
+
+    def __init__(self, connect: Callable[[], docker.DockerClient] | None) -> None:
+        self._connect = connect
+        self._client: docker.DockerClient | None = None
+
+    def __call__(self) -> docker.DockerClient:
+        if self._client is None:
+            if self._connect is None:
+                from immu_action.adapters.docker.engine import connect
+
+                self._connect = connect
+            self._client = self._connect()
+        return self._client
+
+
+def run(spec: Spec, opts: RunOptions, ctx: GitHubContext | None, *,
+        connect: Callable[[], docker.DockerClient] | None = None) -> RunOutcome:
+    """Build, push when asked, test the exact image, then gate, promote and report.
+    ``connect``: the engine's client (default: the environment's engine, connected when a
+    stage first needs it)."""
     gh = _github(ctx) if ctx else None
     p = _Progress(spec)
     try:
         if opts.gather is not None:
             _gather_stages(spec, opts, ctx, gh, p)
         else:
-            _stages(client, spec, opts, ctx, gh, p)
+            _stages(_Engine(connect), spec, opts, ctx, gh, p)
     except Cancelled:
         raise
     except Exception as e:  # every failure is reported, then raised
@@ -133,6 +151,8 @@ def run(client: docker.DockerClient, spec: Spec, opts: RunOptions,
             traceback.print_exc()
         p.fail(e)
     p.timeline.enter("report")
+    from immu_action.stages.report import report_run
+
     report = None if ctx is None else report_run(
         p.result, ctx, gh=gh, promotion=p.promoted, decision=p.decision,
         results_root=opts.results_root, check_name=opts.check_name,
@@ -148,31 +168,162 @@ def run(client: docker.DockerClient, spec: Spec, opts: RunOptions,
                       attested=p.attested, timings=p.timeline.as_dict())
 
 
-def _stages(client: docker.DockerClient, spec: Spec, opts: RunOptions,
-            ctx: GitHubContext | None, gh: Any, p: _Progress) -> None:
+def _stages(client: _Engine, spec: Spec, opts: RunOptions, ctx: GitHubContext | None,
+            gh: Any, p: _Progress) -> None:
     """The run's stages in order; ``p`` records each result as it lands."""
-    select_suites(spec, opts.suites)  # bad suite names fail before a long build
-    sha = ctx.sha if ctx else (head_sha(spec.path.parent) or "")
-    durations = Durations() if opts.shard is None or not opts.tests else stored_durations(
-        spec, insecure=opts.insecure_registry)
+    pushing = False
+    if opts.image is None:
+        pushing = should_push(opts.push, event_name=ctx.event_name if ctx else None,
+                              is_fork=bool(ctx and ctx.is_fork))
+        if not opts.tests and not pushing:
+            raise BadInput("a build-only run (no tests) is for a sharded workflow's build "
+                           "job: it must push (--push, or IMMU_PUSH=true)")
+    warm: Warmup | None = None
+    durations: Any = None
+    # While the build, the services or a push run, a termination signal is Cancelled (then
+    # everything is cleaned up) here.
+    with cancellable():
+        try:
+            if opts.image is None:
+                p.stage = "build"
+                with output.fenced_group(f"Build {spec.image.repository}"):
+                    started = build_stage.start(
+                        spec, log=output.log_to_stderr, export_cache=pushing,
+                        engine_info=lambda: build_stage.engine_info(client))
+                    try:
+                        staging = _while_building(spec, opts, ctx, p, pushing)
+                        durations = _durations(spec, opts)
+                        warm = _warm_services(client, spec, opts, durations)
+                        p.built = build_stage.finish(started, client())
+                    except BaseException:
+                        started.stop()
+                        raise
+                p.result = replace(p.result, image_id=p.built.image_id)
+                image_id, digest, shipped = _push(client(), spec, opts, p, staging)
+            else:
+                durations = _durations(spec, opts)
+                warm = _warm_services(client, spec, opts, durations)
+                image_id, digest, shipped = _pull(client(), spec, opts, p)
+        except BaseException:
+            if warm is not None:  # the build failed, or the run was cancelled: nothing stays
+                warm.abort()
+            raise
+    if not opts.tests:
+        return
+    _test_stages(client(), spec, opts, ctx, gh, p, warm=warm, durations=durations,
+                 image_id=image_id, digest=digest, shipped=shipped)
+
+
+@dataclass(frozen=True)
+class _Staging:
+    """The staging tag of this run's push, what the registry held there before, and the
+    registry clients (logged in once for the look-up and the push)."""
+
+    tag: str
+    holds: str | None
+    registries: Any
+
+
+def _while_building(spec: Spec, opts: RunOptions, ctx: GitHubContext | None, p: _Progress,
+                    pushing: bool) -> _Staging | None:
+    """Checks that need no image, done while BuildKit works: the suites asked for exist,
+    and the staging tag is looked up (a registry refusing the credentials fails the run
+    now, not after the build)."""
+    from immu_action.adapters.registry.promotion import Registries
+    from immu_action.stages.push import staging_holds, staging_tag
+    from immu_action.stages.test import select_suites
+
+    select_suites(spec, opts.suites)  # bad suite names
+    staging = None
+    if pushing:
+        registries = Registries(insecure=opts.insecure_registry)
+        try:
+            sha = ctx.sha if ctx else (head_sha(spec.path.parent) or "")
+            tag = staging_tag(spec, sha=sha, ctx=ctx)
+            holds = staging_holds(spec, tag, registries=registries)
+        except BaseException:
+            p.stage = "push"
+            raise
+        staging = _Staging(tag=tag, holds=holds, registries=registries)
+    return staging
+
+
+def _warm_services(client: _Engine, spec: Spec, opts: RunOptions,
+                   durations: Any) -> Warmup | None:
+    """Services do not depend on the image under test: up while it builds (or is pulled)."""
+    if not opts.tests:
+        return None
+    from immu_action.stages.services import AHEAD_PER_WORKER, Warmup
+    from immu_action.stages.test import select_suites, shard_selection, suite_workers
+
+    select_suites(spec, opts.suites)  # bad suite names fail before anything starts
     chosen = shard_selection(spec, opts.suites, opts.shard, durations)
-    # Services do not depend on the image under test: up while it builds (or is pulled).
+    if not Warmup.needed(chosen):
+        return None
     ahead = AHEAD_PER_WORKER * suite_workers(opts.parallel, len(chosen))
-    warm = Warmup(client, spec, chosen, ahead=ahead).start() \
-        if opts.tests and Warmup.needed(chosen) else None
+    return Warmup(client(), spec, chosen, ahead=ahead).start()
+
+
+def _durations(spec: Spec, opts: RunOptions) -> Any:
+    """The test durations a shard splits by (stored with the last promoted digest)."""
+    from immu_action.core.sharding import Durations
+    from immu_action.stages.shards import stored_durations
+
+    if opts.shard is None or not opts.tests:
+        return Durations()
+    return stored_durations(spec, insecure=opts.insecure_registry)
+
+
+def _push(client: docker.DockerClient, spec: Spec, opts: RunOptions, p: _Progress,
+          staging: _Staging | None) -> tuple[str, str | None, bool | None]:
+    """Push the built image under its staging tag (when the run pushes): (image ID, digest
+    or None, whether the image under test is the pushed one)."""
+    from immu_action.stages.push import push_image
+
+    built = p.built
+    assert built is not None
+    if staging is None:
+        return built.image_id, None, None
+    p.stage = "push"
+    pushed = push_image(client, spec, built, tag=staging.tag, insecure=opts.insecure_registry,
+                        registries=staging.registries, free=staging.holds is None)
+    p.staging_tag = pushed.tag
+    p.result = replace(p.result, digest=pushed.digest, digest_kind=pushed.kind)
+    # The proof: the image the suites run is the config of the pushed manifest.
+    return pushed.image_id, pushed.digest, pushed.image_id == built.image_id
+
+
+def _pull(client: docker.DockerClient, spec: Spec, opts: RunOptions,
+          p: _Progress) -> tuple[str, str | None, bool | None]:
+    """A digest another job built and pushed: pulled, proved, tested."""
+    from immu_action.stages.push import pull_pushed
+
+    assert opts.image is not None
+    p.stage = "push"
+    pushed = pull_pushed(client, spec, opts.image, insecure=opts.insecure_registry)
+    p.result = replace(p.result, image_id=pushed.image_id, digest=pushed.digest,
+                       digest_kind=pushed.kind)
+    return pushed.image_id, pushed.digest, True
+
+
+def _test_stages(client: docker.DockerClient, spec: Spec, opts: RunOptions,
+                 ctx: GitHubContext | None, gh: Any, p: _Progress, *, warm: Warmup | None,
+                 durations: Any, image_id: str, digest: str | None, shipped: bool | None) -> None:
+    """The suites on the image under test, then its attestation, the gate and promotion."""
+    from immu_action.adapters.registry.promotion import Registries
+    from immu_action.stages.attest import attest, identity
+    from immu_action.stages.gate import gate
+    from immu_action.stages.promote import promote_run
+    from immu_action.stages.test import run_suites
+
+    p.stage = "tests"
     try:
-        # While services run, a termination signal is Cancelled (then cleaned up) here too.
-        with cancellable() if warm is not None else nullcontext():
-            image_id, digest, shipped = _image_under_test(client, spec, opts, ctx, sha, p)
-        if not opts.tests:
-            return
-        p.stage = "tests"
         result = run_suites(client, spec, image_id=image_id, suite_names=opts.suites,
                             results_root=opts.results_root, parallel=opts.parallel,
                             shard=opts.shard, durations=durations, warm=warm,
                             timeline=p.timeline)
     except BaseException:
-        if warm is not None:  # the build failed, or the run was cancelled: nothing stays
+        if warm is not None:
             warm.abort()
         raise
     if digest:
@@ -180,6 +331,7 @@ def _stages(client: docker.DockerClient, spec: Spec, opts: RunOptions,
                          tested_is_shipped=shipped)
     p.result = result
     p.stage = "attest"
+    sha = ctx.sha if ctx else (head_sha(spec.path.parent) or "")
     p.attested = attest(spec, result, who=identity(ctx, sha=sha, shard=opts.shard),
                         results_root=opts.results_root, services=result.services, ctx=ctx,
                         registries=Registries(insecure=opts.insecure_registry))
@@ -195,44 +347,6 @@ def _stages(client: docker.DockerClient, spec: Spec, opts: RunOptions,
         p.promoted = promote_run(spec, result, ctx, sha=sha, insecure=opts.insecure_registry)
 
 
-def _image_under_test(client: docker.DockerClient, spec: Spec, opts: RunOptions,
-                      ctx: GitHubContext | None, sha: str,
-                      p: _Progress) -> tuple[str, str | None, bool | None]:
-    """Build (and push), or pull a digest another job pushed: (image ID, digest or None,
-    whether the image under test is the pushed one)."""
-    if opts.image is not None:  # a digest another job built and pushed: pull, prove, test
-        p.stage = "push"
-        pushed = pull_pushed(client, spec, opts.image, insecure=opts.insecure_registry)
-        image_id, digest, shipped = pushed.image_id, pushed.digest, True
-        p.result = replace(p.result, image_id=image_id, digest=digest, digest_kind=pushed.kind)
-    else:
-        pushing = should_push(opts.push, event_name=ctx.event_name if ctx else None,
-                              is_fork=bool(ctx and ctx.is_fork))
-        if not opts.tests and not pushing:
-            raise BadInput("a build-only run (no tests) is for a sharded workflow's build "
-                           "job: it must push (--push, or IMMU_PUSH=true)")
-        registries = Registries(insecure=opts.insecure_registry)
-        tag = staging_tag(spec, sha=sha, ctx=ctx) if pushing else None
-        free = False  # a free staging tag: the build may push there itself (containerd store)
-        if tag is not None:
-            p.stage = "push"
-            free = tag_is_free(spec, tag, registries=registries)
-        p.stage = "build"
-        p.built = built = build(client, spec, log=output.log_to_stderr, export_cache=pushing,
-                                push_tag=tag if free else None)
-        p.result = replace(p.result, image_id=built.image_id)
-        image_id, digest = built.image_id, None
-        if tag is not None:
-            p.stage = "push"
-            pushed = push_image(client, spec, built, tag=tag, insecure=opts.insecure_registry,
-                                registries=registries, free=free)
-            digest, image_id, p.staging_tag = pushed.digest, pushed.image_id, pushed.tag
-            p.result = replace(p.result, digest=digest, digest_kind=pushed.kind)
-        # The proof: the image the suites run is the config of the pushed manifest.
-        shipped = image_id == built.image_id
-    return image_id, digest, shipped
-
-
 def _gather_stages(spec: Spec, opts: RunOptions, ctx: GitHubContext | None, gh: Any,
                    p: _Progress) -> None:
     """A sharded run's last job: every shard's results from the registry, then the gate and
@@ -240,6 +354,10 @@ def _gather_stages(spec: Spec, opts: RunOptions, ctx: GitHubContext | None, gh: 
     if opts.image is None or opts.gather is None:
         raise BadInput("gathering needs the tested digest (--image REPOSITORY@DIGEST) and "
                        "the number of shards (--shards N)")
+    from immu_action.stages.gate import gate
+    from immu_action.stages.promote import promote_run
+    from immu_action.stages.shards import gather
+
     p.stage = "tests"
     gathered = gather(spec, opts.image, shards=opts.gather, ctx=ctx, run=opts.gather_run,
                       insecure=opts.insecure_registry)

@@ -78,7 +78,6 @@ def _switch(value: str | None, env: str) -> Switch:
 def run(args: argparse.Namespace) -> int:
     """Run the whole flow; the outcome goes to stderr (and stdout with --json)."""
     from immu_action import run as pipeline
-    from immu_action.adapters.docker import engine
 
     spec = common.spec_from(args)
     policy = common.fail_on(args)
@@ -106,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         opts = replace(opts, shard=shard, image=image, tests=mode != "build")
     ctx = pipeline.context_from_env()
-    outcome = pipeline.run(engine.connect(), spec, opts, ctx)
+    outcome = pipeline.run(spec, opts, ctx)
     if mode == "build":
         say(f"built and pushed {outcome.run.image_ref}")
     else:

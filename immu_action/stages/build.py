@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-
-import docker
+from typing import TYPE_CHECKING, Any
 
 from immu_action import output
-from immu_action.adapters.docker import builder, engine
+from immu_action.adapters.docker import builder, probe
+from immu_action.adapters.docker.built import BuiltImage, LogSink
 from immu_action.adapters.git import git_facts
 from immu_action.adapters.signals import cancellable
 from immu_action.core.labels import oci_labels
 from immu_action.spec import Spec
+
+if TYPE_CHECKING:
+    import docker
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,7 +28,6 @@ class BuildResult:
     tag: str | None
     labels: dict[str, str]
     inline_cache: str | None = None  # the cache ref to point at the pushed image
-    pushed: str | None = None  # the reference BuildKit pushed it to during the build
 
 
 def created_time(commit_time: datetime | None, *, dirty: bool) -> datetime:
@@ -48,19 +51,35 @@ def local_tag(spec: Spec, sha: str | None) -> str | None:
     return f"{spec.image.repository}:sha-{sha}" if sha else None
 
 
-def build(client: docker.DockerClient, spec: Spec, *, log: engine.LogSink,
-          export_cache: bool = False, push_tag: str | None = None) -> BuildResult:
-    """Build the spec's image with its labels plus OCI labels from git; return its ID.
+@dataclass(frozen=True, kw_only=True)
+class StartedBuild:
+    """A build under way (``running``: buildx), or one the legacy builder does in ``finish``."""
+
+    spec: Spec
+    labels: dict[str, str]
+    tag: str | None
+    cache: builder.Cache | None
+    running: builder.Running | None
+    log: LogSink
+
+    def stop(self) -> None:
+        """Cancel the build, if one runs (nothing is left behind)."""
+        if self.running is not None:
+            self.running.stop()
+
+
+def start(spec: Spec, *, log: LogSink, engine_info: Callable[[], Mapping[str, Any]],
+          export_cache: bool = False) -> StartedBuild:
+    """Launch the build of the spec's image, labelled with OCI labels from git, and return
+    at once (from the main thread); ``finish`` gives the image. ``engine_info``: the
+    engine's ``/info``, asked only when the cache mode depends on the image store.
 
     With BuildKit the registry cache (``image.cache``) is imported, and exported when
     ``export_cache`` (the run pushes): every stage (``mode=max``) on the containerd image
     store, inline in the image on the classic one (``BuildResult.inline_cache``: the push
-    stage then points the cache tag at the pushed image).
-
-    ``push_tag``: on the containerd store BuildKit pushes the image under it during the
-    build (``BuildResult.pushed``), before the cache: its pusher mounts layers the registry
-    holds in another repository instead of uploading them, and the cache export then finds
-    them there. Elsewhere the push stage pushes through the engine.
+    stage then points the cache tag at the pushed image). Without buildx nothing starts
+    here (the engine API's builder runs in ``finish``), but a Dockerfile that needs
+    BuildKit is refused at once.
     """
     facts = git_facts(spec.path.parent)
     created = created_time(facts.commit_time, dirty=facts.dirty)
@@ -68,22 +87,57 @@ def build(client: docker.DockerClient, spec: Spec, *, log: engine.LogSink,
     tag = local_tag(spec, facts.sha)
     reproducible = os.environ.get("SOURCE_DATE_EPOCH", "").isdigit() or (
         facts.commit_time is not None and not facts.dirty)
+    buildx = builder.find_buildx()
+    if buildx is None:
+        builder.refuse_without_buildkit(spec.image.build, "image")
+        return StartedBuild(spec=spec, labels=labels, tag=tag, cache=None, running=None,
+                            log=log)
     ref = spec.image.build.cache
     cache = None
-    buildx = builder.find_buildx()
-    containerd = buildx is not None and (export_cache or push_tag is not None) and \
-        builder.store_is_containerd(client)
-    if ref is not None and buildx is not None:
+    if ref is not None:
+        containerd = export_cache and probe.store_is_containerd(engine_info())
         mode = "max" if not export_cache or containerd else "inline"
         cache = builder.Cache(ref=ref, export=export_cache, mode=mode)
-    push = f"{spec.image.repository}:{push_tag}" if push_tag and containerd else None
-    with cancellable(), output.fenced_group(f"Build {spec.image.repository}"):
-        built = builder.build(client, spec.image.build, labels=labels, tag=tag, log=log,
-                              what="image", cache=cache, buildx=buildx, push=push,
-                              epoch=int(created.timestamp()) if reproducible else None)
+    running = builder.start(buildx, spec.image.build, labels=labels, tag=tag, log=log,
+                            what="image", cache=cache,
+                            epoch=int(created.timestamp()) if reproducible else None)
+    return StartedBuild(spec=spec, labels=labels, tag=tag, cache=cache, running=running,
+                        log=log)
+
+
+def finish(started: StartedBuild, client: docker.DockerClient) -> BuildResult:
+    """Wait for the build ``start`` launched (or run the legacy one): the image's ID."""
+    if started.running is not None:
+        built: BuiltImage = started.running.wait(client)
+    else:
+        built = builder.build(client, started.spec.image.build, labels=started.labels,
+                              tag=started.tag, log=started.log, what="image")
+    cache = started.cache
     inline = cache.ref if cache is not None and cache.export and cache.mode == "inline" \
         else None
-    return BuildResult(image_id=built.image_id, tag=tag, labels=dict(built.labels),
-                       inline_cache=inline, pushed=push)
+    return BuildResult(image_id=built.image_id, tag=started.tag, labels=dict(built.labels),
+                       inline_cache=inline)
 
 
+def build(client: docker.DockerClient, spec: Spec, *, log: LogSink,
+          export_cache: bool = False) -> BuildResult:
+    """``start`` then ``finish``: the spec's image, in a log group of its own."""
+    with cancellable(), output.fenced_group(f"Build {spec.image.repository}"):
+        started = start(spec, log=log, export_cache=export_cache,
+                        engine_info=lambda: engine_info(lambda: client))
+        try:
+            return finish(started, client)
+        except BaseException:
+            started.stop()
+            raise
+
+
+def engine_info(client: Callable[[], docker.DockerClient]) -> dict[str, Any]:
+    """The engine's ``/info``: over its Unix socket without docker-py, else through the
+    docker-py ``client()`` (a TCP, SSH or TLS engine)."""
+    info = probe.engine_info(probe.engine_host())
+    if info is not None:
+        return info
+    from immu_action.adapters.docker import engine
+
+    return engine.info(client())

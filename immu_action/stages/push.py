@@ -51,11 +51,11 @@ class Pushed:
     tag: str
 
 
-def tag_is_free(spec: Spec, tag: str, *, registries: Registries) -> bool:
-    """True when the registry holds nothing under the staging ``tag`` yet: the build may
-    then push there itself (one that holds an image is checked after the build instead)."""
+def staging_holds(spec: Spec, tag: str, *, registries: Registries) -> str | None:
+    """The digest the registry holds under the staging ``tag`` (None: the tag is free). Asked
+    while the image builds: a registry that refuses the credentials fails the run then."""
     ref = parse_reference(f"{spec.image.repository}:{tag}")
-    return registries.get(ref.host).head_manifest(ref.repository, tag) is None
+    return registries.get(ref.host).head_manifest(ref.repository, tag)
 
 
 def push_image(client: docker.DockerClient, spec: Spec, built: BuildResult, *, tag: str,
@@ -66,26 +66,23 @@ def push_image(client: docker.DockerClient, spec: Spec, built: BuildResult, *, t
     A push never moves a tag to another image: the staging tag is this run's own. One that
     already holds this very image (the same run pushed again, as ``act`` numbers every run 1)
     is pushed again; one holding another image refuses the push. ``free``: the run's
-    ``tag_is_free`` already found nothing there (it is not looked up again). An image the
-    build pushed itself (``built.pushed``) is only verified.
+    ``staging_holds`` already found nothing there (it is not looked up again).
     """
     repository = spec.image.repository
     ref = parse_reference(f"{repository}:{tag}")
     registry = (registries or Registries(insecure=insecure)).get(ref.host)
-    engine_digest = None
-    if built.pushed != f"{repository}:{tag}":
-        existing = None if free else registry.head_manifest(ref.repository, tag)
-        if existing is not None and not _holds(registry, ref.repository, existing,
-                                               built.image_id):
-            raise PolicyRefused(f"{repository}:{tag} already exists (at {existing}, another "
-                                "image): a push never moves a tag; give promote.staging-tag "
-                                "a prefix of its own")
-        client.images.get(built.image_id).tag(repository, tag)
-        with output.fenced_group(f"Push {repository}:{tag}"):
-            engine_digest = push.push(client, repository, tag, auth=push.auth_from_env(),
-                                      log=output.log_to_stderr)
+    existing = None if free else registry.head_manifest(ref.repository, tag)
+    if existing is not None and not _holds(registry, ref.repository, existing,
+                                           built.image_id):
+        raise PolicyRefused(f"{repository}:{tag} already exists (at {existing}, another "
+                            "image): a push never moves a tag; give promote.staging-tag "
+                            "a prefix of its own")
+    client.images.get(built.image_id).tag(repository, tag)
+    with output.fenced_group(f"Push {repository}:{tag}"):
+        engine_digest = push.push(client, repository, tag, auth=push.auth_from_env(),
+                                  log=output.log_to_stderr)
     pushed = verify_pushed(repository, tag, built.image_id, insecure=insecure, client=registry)
-    if engine_digest is not None and pushed.manifest_digest != engine_digest:
+    if pushed.manifest_digest != engine_digest:
         output.log_to_stderr(f"note: engine reported {engine_digest}, registry serves "
                              f"{pushed.manifest_digest} (the registry's is used)\n")
     # From here on the image is named by digest only; resolve it to the engine's image ID.

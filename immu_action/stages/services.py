@@ -19,6 +19,7 @@ from docker.models.containers import Container
 
 from immu_action import output
 from immu_action.adapters.docker import engine, suites
+from immu_action.adapters.docker.built import LogSink
 from immu_action.adapters.docker.sandbox import Sandbox, new_run_id
 from immu_action.adapters.docker.suites import WAIT_SLICE_S
 from immu_action.adapters.signals import start_helper
@@ -33,7 +34,7 @@ ABORT_WAIT_S = 5.0  # how long an abort waits for the helpers before removing wh
 
 def service_images(
     client: docker.DockerClient, spec: Spec, chosen: Sequence[SuiteSpec], *,
-    log: engine.LogSink, grouped: bool = True,
+    log: LogSink, grouped: bool = True,
 ) -> dict[str, str]:
     """Image ID of every service the chosen suites need (pulled or built once per run).
     ``grouped=False`` (a helper thread, its log buffered): no group markers or fences of

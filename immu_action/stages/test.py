@@ -16,7 +16,8 @@ from pathlib import Path
 import docker
 
 from immu_action import output
-from immu_action.adapters.docker import engine, suites
+from immu_action.adapters.docker import suites
+from immu_action.adapters.docker.built import LogSink
 from immu_action.adapters.docker.sandbox import Sandbox, new_run_id
 from immu_action.adapters.docker.suites import WAIT_SLICE_S
 from immu_action.adapters.signals import HelperPool, cancellable
@@ -65,7 +66,7 @@ def run_suites(
     image_id: str,
     suite_names: Sequence[str] | None = None,
     results_root: Path,
-    log: engine.LogSink = output.log_to_stderr,
+    log: LogSink = output.log_to_stderr,
     run_id: str | None = None,
     parallel: int | None = None,
     shard: Shard | None = None,
@@ -167,7 +168,7 @@ def _run_suite(
     up: Started,
     healthy: Callable[[], str | None],
     results_root: Path,
-    log: engine.LogSink,
+    log: LogSink,
     replay: list[str] | None = None,
     shard: Shard | None = None,
     durations: Durations | None = None,
@@ -231,7 +232,7 @@ def _run_suite(
 
 
 def _parse_results(
-    results_dir: Path, *, log: engine.LogSink
+    results_dir: Path, *, log: LogSink
 ) -> tuple[TestResults, tuple[str, ...], str | None]:
     """Parse every JUnit file a suite left; other XML (coverage...) is skipped with a note.
 

@@ -17,6 +17,7 @@ import pytest
 
 from immu_action import run as pipeline
 from immu_action.adapters.docker import results
+from immu_action.stages import test as test_stage
 from immu_action.adapters.github.client import client_for
 from immu_action.cli import main
 from tests.integration.test_pipeline_docker import assert_clean, write_project
@@ -130,7 +131,7 @@ def test_a_refused_push_is_reported(
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "empty-docker-config"))
     assert main(["run", "-f", str(spec), "--push"]) == 4
     got = reported(step, headline="push failed")
-    # refused before the build (the staging tag is looked up first): no build is wasted
+    # refused while the image builds (the staging tag is looked up then): the build stops
     error = got["out"]["error"].lower()
     assert got["out"]["image-id"] == "" and ("401" in error or "unauthorized" in error or
                                              "credentials" in error), got["out"]
@@ -229,7 +230,7 @@ def test_an_unexpected_exception_is_one_line_and_exit_4_reported(
     def broken(*_: Any, **__: Any) -> Any:
         raise KeyError("a bug")
 
-    monkeypatch.setattr(pipeline, "run_suites", broken)
+    monkeypatch.setattr(test_stage, "run_suites", broken)
     spec = write_project(tmp_path, busybox_image, """\
     version: 1
     image: {repository: local/immu-it/bug}

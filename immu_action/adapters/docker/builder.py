@@ -2,7 +2,9 @@
 
 buildx runs as a standalone binary (the CLI plugin itself, found where the docker CLI finds
 plugins, or ``$IMMU_BUILDX``) against ``DOCKER_HOST``: ``--iidfile`` names the result,
-``--progress=plain`` streams into the log, and a cancelled run stops the build. Build secrets
+``--progress=plain`` streams into the log, and a cancelled run stops the build. ``start``
+launches it and returns at once (``immu run`` connects to the engine and the registry while
+BuildKit works): this module does not import docker-py. Build secrets
 reach ``RUN --mount=type=secret`` only (never the image, its history, labels, build args or the
 log); the registry cache is imported on every build and exported when asked (``mode=max``
 where the engine can, inline on the classic image store). Without buildx, a Dockerfile that
@@ -21,17 +23,20 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import docker
-
-from immu_action.adapters.docker import engine
-from immu_action.adapters.docker.engine import BuildFailed, BuiltImage, LogSink
+from immu_action.adapters.docker.built import BuildFailed, BuiltImage, LogSink
+from immu_action.adapters.signals import start_helper
 from immu_action.errors import BadInput, Cancelled, EngineError
 from immu_action.spec import BuildSpec
+
+if TYPE_CHECKING:
+    import docker
 
 PLUGIN_DIRS = ("~/.docker/cli-plugins", "/usr/local/lib/docker/cli-plugins",
                "/usr/local/libexec/docker/cli-plugins", "/usr/lib/docker/cli-plugins",
@@ -95,21 +100,25 @@ def buildkit_only(dockerfile: Path) -> str | None:
 
 def build(client: docker.DockerClient, spec: BuildSpec, *, labels: Mapping[str, str],
           tag: str | None, log: LogSink, what: str = "image", cache: Cache | None = None,
-          epoch: int | None = None, buildx: str | None = None,
-          push: str | None = None) -> BuiltImage:
+          epoch: int | None = None, buildx: str | None = None) -> BuiltImage:
     """Build ``spec`` with ``buildx`` (the caller's ``find_buildx()``) when there is one, else
-    through the engine API. ``push`` (buildx only): BuildKit pushes the image to this
-    reference itself, before it exports the cache (only this name is pushed; ``tag`` is
-    then set through the engine)."""
+    through the engine API."""
     if buildx is not None:
-        return _buildx(client, buildx, spec, labels=labels, tag=tag, log=log, what=what,
-                       cache=cache, epoch=epoch, push=push)
+        return start(buildx, spec, labels=labels, tag=tag, log=log, what=what, cache=cache,
+                     epoch=epoch).wait(client)
+    refuse_without_buildkit(spec, what)
+    from immu_action.adapters.docker import engine
+
+    return engine.build(client, spec, labels=labels, tag=tag, log=log, what=what)
+
+
+def refuse_without_buildkit(spec: BuildSpec, what: str) -> None:
+    """Without buildx: a ``BadInput`` naming what in ``spec`` needs BuildKit, if anything."""
     needs = buildkit_only(spec.context / spec.dockerfile)
     if needs or spec.secrets:
         why = needs or f"{what} has build secrets (image.secrets), which need BuildKit"
         raise BadInput(f"{why}: the engine API's legacy builder cannot build it and no buildx "
                        f"plugin was found; {_INSTALL}")
-    return engine.build(client, spec, labels=labels, tag=tag, log=log, what=what)
 
 
 def _secret_args(spec: BuildSpec) -> list[str]:
@@ -128,21 +137,18 @@ def _secret_args(spec: BuildSpec) -> list[str]:
 
 
 def command(buildx: str, spec: BuildSpec, *, labels: Mapping[str, str], tag: str | None,
-            iidfile: Path, cache: Cache | None, epoch: int | None,
-            push: str | None = None) -> list[str]:
+            iidfile: Path, cache: Cache | None, epoch: int | None) -> list[str]:
     """The buildx command line (no secret value in it: secrets are named by env or file).
-    With ``push`` the image is stored in the engine and pushed under that name alone: every
-    name of the image exporter is pushed, and the local ``tag`` must never reach the
-    registry (it could be a promoted tag's name)."""
-    # (the docker driver's image exporter keeps the image in the engine's store either way)
-    output = ["--output", "type=image,push=true"] if push else ["--load"]
-    cmd = [buildx, "build", "--progress=plain", "--iidfile", str(iidfile), *output,
+    The image goes to the engine's store only: the push stage pushes it through the engine.
+    (Pushing in the build pushes twice with the docker driver: BuildKit pushes, then buildx
+    pushes "with docker" again, whatever the output's options.)"""
+    cmd = [buildx, "build", "--progress=plain", "--iidfile", str(iidfile), "--load",
            "--metadata-file", str(iidfile.with_name("metadata.json")),
            "--file", str(spec.context / spec.dockerfile)]
     if spec.target:
         cmd += ["--target", spec.target]
-    if push or tag:
-        cmd += ["--tag", push or str(tag)]
+    if tag:
+        cmd += ["--tag", tag]
     for key, value in spec.build_args.items():
         cmd += ["--build-arg", f"{key}={value}"]
     if epoch is not None:  # BuildKit stamps the config and history with it: reproducible IDs
@@ -157,97 +163,111 @@ def command(buildx: str, spec: BuildSpec, *, labels: Mapping[str, str], tag: str
     return [*cmd, *_secret_args(spec), str(spec.context)]
 
 
-def _buildx(client: docker.DockerClient, buildx: str, spec: BuildSpec, *,
-            labels: Mapping[str, str], tag: str | None, log: LogSink, what: str,
-            cache: Cache | None, epoch: int | None, push: str | None) -> BuiltImage:
+def start(buildx: str, spec: BuildSpec, *, labels: Mapping[str, str], tag: str | None,
+          log: LogSink, what: str = "image", cache: Cache | None = None,
+          epoch: int | None = None) -> Running:
+    """Launch buildx for ``spec`` and return at once; ``Running.wait`` gives the image. Call
+    it from the main thread: buildx dies with the thread that launched it."""
     dockerfile = spec.context / spec.dockerfile
     if not dockerfile.is_file():
         raise BadInput(f"{what}: Dockerfile {dockerfile} does not exist")
-    with tempfile.TemporaryDirectory(prefix="immu-buildx-") as work:
-        iidfile = Path(work) / "iid"
-        cmd = command(buildx, spec, labels=labels, tag=tag, iidfile=iidfile, cache=cache,
-                      epoch=epoch, push=push)
-        tail = _run(cmd, log=log, what=what,
-                    extra_env=_docker_config(Path(work), cache, push))
-        image_id = _engine_id(client, iidfile)
-    if not image_id:
-        raise EngineError(f"building {what}: the engine does not know the image buildx "
-                          "reported\n" + "\n".join(tail))
-    if push and tag:
-        _tag(client, image_id, tag)
-    return BuiltImage(image_id=image_id, labels={**spec.labels, **labels})
-
-
-def _tag(client: docker.DockerClient, image_id: str, ref: str) -> None:
-    repository, _, tag = ref.rpartition(":")
+    work = tempfile.TemporaryDirectory(prefix="immu-buildx-")
     try:
-        client.api.tag(image_id, repository, tag)
-    except docker.errors.DockerException as e:
-        raise EngineError(f"tagging the built image {ref} failed: {e}") from e
+        iidfile = Path(work.name) / "iid"
+        cmd = command(buildx, spec, labels=labels, tag=tag, iidfile=iidfile, cache=cache,
+                      epoch=epoch)
+        env = {**os.environ, **_BUILDX_ENV, **_docker_config(Path(work.name), cache)}
+        try:
+            # In immu's process group (the runner's signals reach it too) and killed with
+            # immu (a SIGKILLed immu must not leave a build running).
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, env=env,
+                                    preexec_fn=_die_with_parent, text=True, errors="replace",
+                                    bufsize=1)
+        except OSError as e:
+            raise EngineError(f"building {what}: cannot run buildx ({e}); {_INSTALL}") from e
+    except BaseException:
+        work.cleanup()
+        raise
+    return Running(proc, work, iidfile, labels={**spec.labels, **labels}, log=log, what=what)
+
+
+# One platform manifest, no provenance attestation (it would record the build args); no git
+# look-ups of buildx's own (for provenance only: immu labels the image from git).
+_BUILDX_ENV = {"BUILDX_NO_DEFAULT_ATTESTATIONS": "1", "BUILDX_GIT_INFO": "0"}
+
+
+class Running:
+    """A buildx build under way: its log streams to the sink from a helper thread."""
+
+    def __init__(self, proc: subprocess.Popen[str], work: tempfile.TemporaryDirectory[str],
+                 iidfile: Path, *, labels: Mapping[str, str], log: LogSink, what: str) -> None:
+        self._proc, self._work, self._iidfile = proc, work, iidfile
+        self._labels, self._log, self._what = dict(labels), log, what
+        self.tail: deque[str] = deque(maxlen=25)
+        self._reader = threading.Thread(target=self._read, name="immu-buildx-log", daemon=True)
+        start_helper(self._reader)
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            self.tail.append(line.rstrip("\n"))
+            self._log(line)
+
+    def wait(self, client: docker.DockerClient) -> BuiltImage:
+        """The built image (a failure names the failing step); a cancel stops the build."""
+        try:
+            code = self._proc.wait()
+            self._reader.join()
+        except (Cancelled, KeyboardInterrupt):
+            self.stop()
+            raise
+        try:
+            tail = list(self.tail)
+            if code != 0:
+                raise BuildFailed(f"building {self._what} failed: {_failure(tail)}\n" +
+                                  "\n".join(tail[-10:]))
+            image_id = _engine_id(client, self._iidfile)
+        finally:
+            self._work.cleanup()
+        if not image_id:
+            raise EngineError(f"building {self._what}: the engine does not know the image "
+                              "buildx reported\n" + "\n".join(tail))
+        return BuiltImage(image_id=image_id, labels=self._labels)
+
+    def stop(self) -> None:
+        """Cancel the build (nothing is left running) and forget its files."""
+        if self._proc.poll() is None:
+            _stop(self._proc)
+        self._reader.join(timeout=5)
+        self._work.cleanup()
 
 
 def _engine_id(client: docker.DockerClient, iidfile: Path) -> str:
     """The engine's own ID of the built image. buildx's iidfile names the config digest, but
     the containerd store knows an image by its manifest (or index) digest: ask the engine."""
+    from immu_action.adapters.docker import engine
+
     meta_file = iidfile.with_name("metadata.json")
     meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
-    candidates = [iidfile.read_text().strip() if iidfile.exists() else "",
-                  str(meta.get("containerimage.digest", "")),
-                  str(meta.get("containerimage.config.digest", ""))]
-    for candidate in filter(None, candidates):
-        try:
-            return str(client.api.inspect_image(candidate)["Id"])
-        except docker.errors.NotFound:
-            continue
-        except docker.errors.DockerException as e:
-            raise EngineError(f"inspecting the built image failed: {e}") from e
-    return ""
+    return engine.known_id(client, [
+        iidfile.read_text().strip() if iidfile.exists() else "",
+        str(meta.get("containerimage.digest", "")),
+        str(meta.get("containerimage.config.digest", ""))])
 
 
-def _docker_config(work: Path, cache: Cache | None, push: str | None) -> dict[str, str]:
+def _docker_config(work: Path, cache: Cache | None) -> dict[str, str]:
     """With IMMU_REGISTRY_USERNAME/PASSWORD, a docker config holding them for the registry
-    of the cache and of the push (buildx reads credentials from there); else the user's own
-    config."""
+    of the cache (buildx reads credentials from there); else the user's own config."""
     user = os.environ.get("IMMU_REGISTRY_USERNAME", "")
     password = os.environ.get("IMMU_REGISTRY_PASSWORD", "")
-    hosts = {ref.split("/", 1)[0] for ref in (cache.ref if cache else None, push) if ref}
-    if not hosts or not user or not password:
+    if cache is None or not user or not password:
         return {}
+    host = cache.ref.split("/", 1)[0]
     auth = base64.b64encode(f"{user}:{password}".encode()).decode()
-    (work / "config.json").write_text(json.dumps({"auths": {h: {"auth": auth} for h in hosts}}))
+    (work / "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}))
     (work / "config.json").chmod(0o600)
     return {"DOCKER_CONFIG": str(work)}
-
-
-def _run(cmd: list[str], *, log: LogSink, what: str,
-         extra_env: Mapping[str, str]) -> list[str]:
-    """Run buildx, streaming its log; a failure names the failing step; cancel stops it."""
-    tail: deque[str] = deque(maxlen=25)
-    # One platform manifest, no provenance attestation (it would record the build args); no
-    # git look-ups of buildx's own (for provenance only: immu labels the image from git).
-    env = {**os.environ, "BUILDX_NO_DEFAULT_ATTESTATIONS": "1", "BUILDX_GIT_INFO": "0",
-           **extra_env}
-    try:
-        # In immu's process group (the runner's signals reach it too) and killed with immu
-        # (a SIGKILLed immu must not leave a build running).
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, preexec_fn=_die_with_parent,
-                                text=True, errors="replace", bufsize=1)
-    except OSError as e:
-        raise EngineError(f"building {what}: cannot run buildx ({e}); {_INSTALL}") from e
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            tail.append(line.rstrip("\n"))
-            log(line)
-        code = proc.wait()
-    except (Cancelled, KeyboardInterrupt):
-        _stop(proc)
-        raise
-    if code != 0:
-        raise BuildFailed(f"building {what} failed: {_failure(list(tail))}\n" + "\n".join(
-            list(tail)[-10:]))
-    return list(tail)
 
 
 def _die_with_parent() -> None:
@@ -270,14 +290,3 @@ def _failure(tail: list[str]) -> str:
     """buildx's own ``ERROR: ...`` line (the failing step and why), else the last line."""
     errors = [line for line in tail if line.startswith("ERROR:") or " ERROR: " in line]
     return (errors[-1] if errors else (tail[-1] if tail else "buildx failed")).strip()
-
-
-def store_is_containerd(client: docker.DockerClient) -> bool:
-    """True on the containerd image store (an image ID is then its manifest/index digest)."""
-    try:
-        status = client.info().get("DriverStatus") or []
-    except docker.errors.DockerException as e:
-        raise EngineError(f"reading the engine's info failed: {e}") from e
-    return any(k == "driver-type" and "containerd" in str(v) for k, v in status)
-
-

@@ -9,25 +9,20 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import docker
 import docker.errors
 import requests
 
+from immu_action.adapters.docker.built import BuildFailed, BuiltImage, LogSink
+from immu_action.adapters.docker.probe import START_HINT, engine_host
 from immu_action.errors import BadInput, EngineError
 from immu_action.spec import BuildSpec
 
 T = TypeVar("T")
 
-LogSink = Callable[[str], None]
-
-_START_HINT = (
-    "start one with `scripts/ensure-docker.sh` (installs Debian's docker.io and starts "
-    "dockerd), `sudo systemctl start docker`, or point DOCKER_HOST at a running engine"
-)
 
 # Bounded retry policy for idempotent engine calls (inspect, remove, pull).
 RETRY_ATTEMPTS = 4
@@ -60,28 +55,6 @@ def retry(call: Callable[[], T], *, what: str, attempts: int = RETRY_ATTEMPTS) -
     raise AssertionError(f"unreachable: {what}")  # pragma: no cover
 
 
-def engine_host(environ: Mapping[str, str] | None = None) -> str | None:
-    """The engine to talk to: ``DOCKER_HOST``, else the docker CLI's context
-    (``DOCKER_CONTEXT`` or the config's ``currentContext``), else None (the default socket)."""
-    env = os.environ if environ is None else environ
-    if env.get("DOCKER_HOST"):
-        return env["DOCKER_HOST"]
-    from docker.context import ContextAPI
-    from docker.context.config import get_current_context_name
-
-    name = env.get("DOCKER_CONTEXT") or get_current_context_name()
-    if name in ("", "default"):
-        return None
-    try:
-        context = ContextAPI.get_context(name)
-    except docker.errors.DockerException as e:
-        raise EngineError(f"docker context {name!r} cannot be read: {e}") from e
-    if context is None:
-        raise EngineError(f"docker context {name!r} does not exist (docker context ls); "
-                          "unset DOCKER_CONTEXT or set DOCKER_HOST")
-    return str(context.Host) if context.Host else None
-
-
 def connect(timeout_s: float = 120.0) -> docker.DockerClient:
     """A client for the engine named by the environment: DOCKER_HOST, else the CLI's current
     docker context, else the default socket."""
@@ -94,17 +67,9 @@ def connect(timeout_s: float = 120.0) -> docker.DockerClient:
         retry(client.ping, what="ping", attempts=3)
     except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
         raise EngineError(
-            f"no Docker engine answers at {where} ({_short(e)}); {_START_HINT}"
+            f"no Docker engine answers at {where} ({_short(e)}); {START_HINT}"
         ) from e
     return client
-
-
-@dataclass(frozen=True, kw_only=True)
-class BuiltImage:
-    """An image the engine built: its ID (``sha256:...``) and the labels it carries."""
-
-    image_id: str
-    labels: Mapping[str, str]
 
 
 def build(
@@ -139,10 +104,6 @@ def build(
     except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
         raise EngineError(f"building {what}: the Docker engine failed: {_short(e)}") from e
     return BuiltImage(image_id=image_id, labels=all_labels)
-
-
-class BuildFailed(BadInput):
-    """The Dockerfile itself failed (a RUN step, a missing file): the user's to fix (exit 2)."""
 
 
 def _follow_build(stream: Any, *, log: LogSink, what: str) -> str:
@@ -200,3 +161,23 @@ def _short(e: BaseException) -> str:
     explained = isinstance(e, docker.errors.APIError) and e.explanation
     text = str(e.explanation) if explained else str(e)  # type: ignore[attr-defined]
     return " ".join(text.split())[:500]
+
+
+def info(client: docker.DockerClient) -> dict[str, Any]:
+    """The engine's ``/info`` (for an engine ``probe.engine_info`` cannot reach)."""
+    try:
+        return dict(retry(client.info, what="info", attempts=3))
+    except docker.errors.DockerException as e:
+        raise EngineError(f"reading the engine's info failed: {_short(e)}") from e
+
+
+def known_id(client: docker.DockerClient, candidates: Sequence[str]) -> str:
+    """The engine's own ID of the first of ``candidates`` (IDs, digests) it knows, else ""."""
+    for candidate in filter(None, candidates):
+        try:
+            return str(client.api.inspect_image(candidate)["Id"])
+        except docker.errors.NotFound:
+            continue
+        except docker.errors.DockerException as e:
+            raise EngineError(f"inspecting the built image failed: {_short(e)}") from e
+    return ""

@@ -16,7 +16,7 @@ import docker
 import docker.errors
 import requests
 
-from immu_action.adapters.docker.engine import LogSink
+from immu_action.adapters.docker.built import LogSink
 from immu_action.errors import RegistryError
 
 PUSH_ATTEMPTS = 3

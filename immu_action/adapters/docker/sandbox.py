@@ -20,7 +20,8 @@ import docker.errors
 import requests
 from docker.models.containers import Container
 
-from immu_action.adapters.docker.engine import LogSink, retry
+from immu_action.adapters.docker.built import LogSink
+from immu_action.adapters.docker.engine import retry
 from immu_action.adapters.signals import HelperPool, deferred, shielded
 from immu_action.errors import Cancelled, EngineError
 

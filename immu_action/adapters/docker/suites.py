@@ -21,7 +21,8 @@ import docker.errors
 import requests
 from docker.models.containers import Container
 
-from immu_action.adapters.docker.engine import LogSink, retry
+from immu_action.adapters.docker.built import LogSink
+from immu_action.adapters.docker.engine import retry
 from immu_action.adapters.docker.results import copy_results
 from immu_action.adapters.docker.sandbox import Sandbox
 from immu_action.adapters.signals import start_helper

@@ -1,0 +1,139 @@
+"""Which engine, and what it is, before docker-py is even imported.
+
+``immu run`` launches buildx first and imports docker-py (and requests, ~0.14 s of a build
+job's start-up) while BuildKit works. The launch needs only the engine's address and its
+image store (the cache mode depends on it): ``engine_host`` resolves the address as the docker
+CLI does, and ``engine_info`` reads ``GET /info`` over a Unix socket with the standard
+library. Anything else (``tcp://``, ``ssh://``, TLS) answers None and the caller asks
+docker-py instead.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from immu_action.errors import EngineError
+
+DEFAULT_SOCKET = "/var/run/docker.sock"
+START_HINT = (
+    "start one with `scripts/ensure-docker.sh` (installs Debian's docker.io and starts "
+    "dockerd), `sudo systemctl start docker`, or point DOCKER_HOST at a running engine"
+)
+INFO_ATTEMPTS = 3
+INFO_BACKOFF_S = 0.5
+INFO_TIMEOUT_S = 30.0
+
+
+def engine_host(environ: Mapping[str, str] | None = None) -> str | None:
+    """The engine to talk to: ``DOCKER_HOST``, else the docker CLI's context
+    (``DOCKER_CONTEXT`` or the config's ``currentContext``), else None (the default socket)."""
+    env = os.environ if environ is None else environ
+    if env.get("DOCKER_HOST"):
+        return env["DOCKER_HOST"]
+    if not _names_a_context(env):
+        return None
+    import docker.errors
+    from docker.context import ContextAPI
+    from docker.context.config import get_current_context_name
+
+    name = env.get("DOCKER_CONTEXT") or get_current_context_name()
+    if name in ("", "default"):
+        return None
+    try:
+        context = ContextAPI.get_context(name)
+    except docker.errors.DockerException as e:
+        raise EngineError(f"docker context {name!r} cannot be read: {e}") from e
+    if context is None:
+        raise EngineError(f"docker context {name!r} does not exist (docker context ls); "
+                          "unset DOCKER_CONTEXT or set DOCKER_HOST")
+    return str(context.Host) if context.Host else None
+
+
+def _names_a_context(env: Mapping[str, str]) -> bool:
+    """Whether a context other than the default may apply (the CLI config names one)."""
+    if env.get("DOCKER_CONTEXT"):
+        return True
+    config = os.path.join(env.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker"),
+                          "config.json")
+    try:
+        with open(config, encoding="utf-8") as f:
+            current = json.load(f).get("currentContext")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return bool(current) and current != "default"
+
+
+def unix_socket(host: str | None) -> str | None:
+    """The socket path of a ``unix://`` host (the default socket for None), else None."""
+    if host is None:
+        return DEFAULT_SOCKET
+    if host.startswith("unix://"):
+        return host[len("unix://"):] or DEFAULT_SOCKET
+    return None
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def engine_info(host: str | None, *, timeout_s: float = INFO_TIMEOUT_S) -> dict[str, Any] | None:
+    """The engine's ``/info`` when it listens on a Unix socket (None for other hosts, which
+    docker-py serves). A socket nobody answers on is retried, then an ``EngineError``."""
+    path = unix_socket(host)
+    if path is None:
+        return None
+    where = f"unix://{path}"
+    for attempt in range(1, INFO_ATTEMPTS + 1):
+        conn = _UnixConnection(path, timeout_s)
+        try:
+            conn.request("GET", "/info", headers={"Accept": "application/json"})
+            response = conn.getresponse()
+            body = response.read()
+        except FileNotFoundError as e:  # no engine there: not worth waiting for
+            raise EngineError(f"no Docker engine answers at {where} ({e.strerror}); "
+                              f"{START_HINT}") from e
+        except (OSError, http.client.HTTPException) as e:
+            if attempt == INFO_ATTEMPTS:
+                raise EngineError(f"no Docker engine answers at {where} ({e}); "
+                                  f"{START_HINT}") from e
+            time.sleep(INFO_BACKOFF_S * attempt)
+            continue
+        finally:
+            conn.close()
+        if response.status >= 500 and attempt < INFO_ATTEMPTS:
+            time.sleep(INFO_BACKOFF_S * attempt)
+            continue
+        if response.status != 200:
+            raise EngineError(f"the Docker engine at {where} answered {response.status} to "
+                              f"GET /info: {body[:300].decode(errors='replace').strip()}")
+        try:
+            info = json.loads(body)
+        except ValueError as e:
+            raise EngineError(f"the Docker engine at {where} sent no JSON for /info") from e
+        return info if isinstance(info, dict) else {}
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def store_is_containerd(info: Mapping[str, Any]) -> bool:
+    """True on the containerd image store (an image ID is then its manifest/index digest)."""
+    status = info.get("DriverStatus") or []
+    return any(isinstance(pair, list) and len(pair) == 2 and pair[0] == "driver-type"
+               and "containerd" in str(pair[1]) for pair in status)
