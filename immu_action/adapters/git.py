@@ -34,20 +34,43 @@ def head_sha(cwd: Path, env: Mapping[str, str] | None = None) -> str | None:
     return _git(cwd, "rev-parse", "HEAD") or env.get("GITHUB_SHA")
 
 
+def _git_all(cwd: Path, *commands: tuple[str, ...]) -> list[str | None]:
+    """``_git`` for each of ``commands``, run at once (git's start-up is most of each)."""
+    procs: list[subprocess.Popen[str] | None] = []
+    for args in commands:
+        try:
+            procs.append(subprocess.Popen(["git", *args], cwd=cwd, stdout=subprocess.PIPE,
+                                          stderr=subprocess.DEVNULL, text=True))
+        except OSError:
+            procs.append(None)
+    found: list[str | None] = []
+    for proc in procs:
+        if proc is None:
+            found.append(None)
+            continue
+        try:
+            out, _ = proc.communicate(timeout=GIT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            found.append(None)
+            continue
+        found.append(out.strip() if proc.returncode == 0 and out.strip() else None)
+    return found
+
+
 def git_facts(cwd: Path, env: Mapping[str, str] | None = None) -> GitFacts:
     """Commit, remote, version and dirtiness of the checkout at ``cwd`` (None where unknown)."""
     env = os.environ if env is None else env
-    sha = head_sha(cwd, env)
-    remote = None
+    sha, remote, version, status, when = _git_all(
+        cwd, ("rev-parse", "HEAD"), ("remote", "get-url", "origin"),
+        ("describe", "--tags", "--exact-match", "HEAD"),
+        ("status", "--porcelain", "--untracked-files=no"), ("log", "-1", "--format=%cI", "HEAD"))
+    sha = sha or env.get("GITHUB_SHA")
     if env.get("GITHUB_SERVER_URL") and env.get("GITHUB_REPOSITORY"):
         remote = f"{env['GITHUB_SERVER_URL']}/{env['GITHUB_REPOSITORY']}"
-    remote = remote or _git(cwd, "remote", "get-url", "origin")
-    version = None
     if env.get("GITHUB_REF_TYPE") == "tag":
-        version = env.get("GITHUB_REF_NAME")
-    version = version or _git(cwd, "describe", "--tags", "--exact-match", "HEAD")
-    status = _git(cwd, "status", "--porcelain", "--untracked-files=no")
-    when = _git(cwd, "log", "-1", "--format=%cI", "HEAD")
+        version = env.get("GITHUB_REF_NAME") or version
     return GitFacts(
         sha=sha,
         remote_url=remote,
