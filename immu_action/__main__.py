@@ -1,5 +1,5 @@
 """`python -m immu_action` runs the `immu` CLI."""
 
-from immu_action.cli import main
+from immu_action.cli import entry
 
-raise SystemExit(main())
+raise SystemExit(entry())

@@ -8,6 +8,7 @@ stderr; ``--json`` prints exactly one JSON object on stdout.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import traceback
@@ -75,3 +76,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                        "exit_code": int(ExitCode.EXTERNAL_FAILURE)})
         return int(ExitCode.EXTERNAL_FAILURE)
 
+
+
+def entry() -> int:
+    """The console script and ``python -m immu_action``: ``main()`` for a process that ends
+    right after it. The interpreter's last garbage collection would walk every object of
+    docker-py, requests and the stages (~30 ms of every run, measured); frozen, they are
+    left to the process's end. (Finalizers and atexit still run: temporary directories go.)"""
+    code = main()
+    gc.freeze()
+    return code
