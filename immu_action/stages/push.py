@@ -77,7 +77,7 @@ def push_image(client: docker.DockerClient, spec: Spec, built: BuildResult, *, t
         raise PolicyRefused(f"{repository}:{tag} already exists (at {existing}, another "
                             "image): a push never moves a tag; give promote.staging-tag "
                             "a prefix of its own")
-    client.images.get(built.image_id).tag(repository, tag)
+    engine.tag(client, built.image_id, f"{repository}:{tag}")
     with output.fenced_group(f"Push {repository}:{tag}"):
         engine_digest = push.push(client, repository, tag, auth=push.auth_from_env(),
                                   log=output.log_to_stderr)

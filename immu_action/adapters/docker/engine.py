@@ -181,3 +181,12 @@ def known_id(client: docker.DockerClient, candidates: Sequence[str]) -> str:
         except docker.errors.DockerException as e:
             raise EngineError(f"inspecting the built image failed: {_short(e)}") from e
     return ""
+
+
+def tag(client: docker.DockerClient, image_id: str, ref: str) -> None:
+    """Name image ``image_id`` ``ref`` (``repository:tag``) in the engine."""
+    repository, _, name = ref.rpartition(":")
+    try:
+        retry(lambda: client.api.tag(image_id, repository, name), what="tag")
+    except docker.errors.DockerException as e:
+        raise EngineError(f"tagging the built image {ref} failed: {_short(e)}") from e
