@@ -28,6 +28,7 @@ from immu_action.core.attestation import Shard
 from immu_action.core.context import GitHubContext
 from immu_action.core.policy import PromotionDecision, Switch, should_push
 from immu_action.core.results import RunFailure, RunResult, Stage
+from immu_action.core.sharding import Durations
 from immu_action.core.summary import CHECK_RUN_NAME
 from immu_action.core.timings import Timeline
 from immu_action.errors import BadInput, Cancelled, ImmuError, InternalError, PolicyRefused
@@ -179,7 +180,7 @@ def _stages(client: _Engine, spec: Spec, opts: RunOptions, ctx: GitHubContext | 
             raise BadInput("a build-only run (no tests) is for a sharded workflow's build "
                            "job: it must push (--push, or IMMU_PUSH=true)")
     warm: Warmup | None = None
-    durations: Any = None
+    durations = _durations(spec, opts)
     # While the build, the services or a push run, a termination signal is Cancelled (then
     # everything is cleaned up) here.
     with cancellable():
@@ -192,7 +193,6 @@ def _stages(client: _Engine, spec: Spec, opts: RunOptions, ctx: GitHubContext | 
                         engine_info=lambda: build_stage.engine_info(client))
                     try:
                         staging = _while_building(spec, opts, ctx, p, pushing)
-                        durations = _durations(spec, opts)
                         warm = _warm_services(client, spec, opts, durations)
                         p.built = build_stage.finish(started, client())
                     except BaseException:
@@ -201,7 +201,6 @@ def _stages(client: _Engine, spec: Spec, opts: RunOptions, ctx: GitHubContext | 
                 p.result = replace(p.result, image_id=p.built.image_id)
                 image_id, digest, shipped = _push(client(), spec, opts, p, staging)
             else:
-                durations = _durations(spec, opts)
                 warm = _warm_services(client, spec, opts, durations)
                 image_id, digest, shipped = _pull(client(), spec, opts, p)
         except BaseException:
@@ -249,7 +248,7 @@ def _while_building(spec: Spec, opts: RunOptions, ctx: GitHubContext | None, p: 
 
 
 def _warm_services(client: _Engine, spec: Spec, opts: RunOptions,
-                   durations: Any) -> Warmup | None:
+                   durations: Durations) -> Warmup | None:
     """Services do not depend on the image under test: up while it builds (or is pulled)."""
     if not opts.tests:
         return None
@@ -264,13 +263,13 @@ def _warm_services(client: _Engine, spec: Spec, opts: RunOptions,
     return Warmup(client(), spec, chosen, ahead=ahead).start()
 
 
-def _durations(spec: Spec, opts: RunOptions) -> Any:
-    """The test durations a shard splits by (stored with the last promoted digest)."""
-    from immu_action.core.sharding import Durations
-    from immu_action.stages.shards import stored_durations
-
+def _durations(spec: Spec, opts: RunOptions) -> Durations:
+    """The test durations a shard splits by (stored with the last promoted digest). Asked
+    before the build's log group opens: a warning from it must stay a warning."""
     if opts.shard is None or not opts.tests:
         return Durations()
+    from immu_action.stages.shards import stored_durations
+
     return stored_durations(spec, insecure=opts.insecure_registry)
 
 
@@ -308,7 +307,8 @@ def _pull(client: docker.DockerClient, spec: Spec, opts: RunOptions,
 
 def _test_stages(client: docker.DockerClient, spec: Spec, opts: RunOptions,
                  ctx: GitHubContext | None, gh: Any, p: _Progress, *, warm: Warmup | None,
-                 durations: Any, image_id: str, digest: str | None, shipped: bool | None) -> None:
+                 durations: Durations, image_id: str, digest: str | None,
+                 shipped: bool | None) -> None:
     """The suites on the image under test, then its attestation, the gate and promotion."""
     from immu_action.adapters.registry.promotion import Registries
     from immu_action.stages.attest import attest, identity

@@ -293,3 +293,22 @@ def test_a_suite_that_wrote_no_junit_fails_the_run(
     assert "no test case was found" in run["output"]["summary"], run["output"]["summary"]
     assert step["emu"].state.statuses_for(SHA)["immu"] == "failure"
     assert_clean(docker_client)
+
+
+def test_a_shard_that_builds_itself_warns_outside_the_builds_fence(
+        tmp_path: Path, busybox_image: str, step: dict[str, Any],
+        docker_client: docker.DockerClient, capsys: pytest.CaptureFixture[str]) -> None:
+    """The stored durations are asked before the build's log group (fenced: nothing printed
+    inside can issue a command) opens, so their warning stays an annotation."""
+    spec = write_project(tmp_path, busybox_image, """\
+    version: 1
+    image: {repository: 127.0.0.1:9/immu-it/shard-warn}
+    tests:
+      unit: {command: ["true"], junit: false}
+    promote: {branches: [main], tags: [latest]}
+    """)
+    assert main(["run", "-f", str(spec), "--no-push", "--shard", "1", "--shards", "2"]) == 0
+    err = capsys.readouterr().err
+    warned = [line for line in obeyed(err) if "no stored durations" in line]
+    assert warned and warned[0].startswith("::warning title=immu%3A shards::"), obeyed(err)
+    assert_clean(docker_client)
