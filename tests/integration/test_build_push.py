@@ -5,6 +5,7 @@ launches buildx before it imports docker-py, the registry's client or the later 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -15,7 +16,14 @@ import pytest
 
 from tests.integration.test_engines import assert_clean, project, run
 from tests.support.engines import BUSYBOX, Engine, buildkit_engine, engine  # noqa: F401
-from tests.support.registry import Registry, registry, registry_env  # noqa: F401
+from tests.support.registry import (  # noqa: F401
+    PASSWORD,
+    USER,
+    Registry,
+    registry,
+    registry2,
+    registry_env,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -119,4 +127,55 @@ def test_a_registry_refusing_the_credentials_stops_the_build_under_way(
               if "sleep 60" in " ".join(c.attrs.get("Args") or [])]
     assert builds == []
     assert "not-the-password-xyz" not in err
+    assert_clean(buildkit_engine)
+
+
+_STORE = """#!{python} -I
+import json, sys
+server = sys.stdin.read().strip()
+if sys.argv[1:] == ["get"] and server.endswith({host!r}):
+    print(json.dumps({{"Username": {user!r}, "Secret": {password!r}}}))
+else:
+    print("credentials not found in native keychain")
+    sys.exit(1)
+"""
+
+
+def test_the_users_docker_config_still_serves_other_registries_beside_immus_credentials(
+        tmp_path: Path, buildkit_engine: Engine, registry: Registry,  # noqa: F811
+        registry2: Registry, registry_env: None,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The base image is private on another registry, whose credentials only the user's
+    credentials store has (``credsStore``: it answers for every host it knows); the push
+    and the cache go with IMMU_REGISTRY_*. Both must reach buildx: before, buildx got a
+    config holding immu's credentials alone and the base image's pull was refused (401)."""
+    base = f"{registry2.host}/immu-it/private-base:{uuid.uuid4().hex[:8]}"
+    client = buildkit_engine.client
+    client.images.get(BUSYBOX).tag(base)
+    try:
+        for _ in client.api.push(base, stream=True, decode=True,
+                                 auth_config={"username": USER, "password": PASSWORD}):
+            pass
+    finally:
+        client.images.remove(base)  # BuildKit must pull it from the registry
+    store = tmp_path / "bin" / "docker-credential-teststore"
+    store.parent.mkdir()
+    store.write_text(_STORE.format(python=sys.executable, host=registry2.host, user=USER,
+                                   password=PASSWORD))
+    store.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{store.parent}:{os.environ['PATH']}")
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    (config / "config.json").write_text(json.dumps({"credsStore": "teststore"}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    (tmp_path / "p").mkdir()
+    name = f"immu-it/private-{buildkit_engine.name}-{uuid.uuid4().hex[:6]}"
+    spec = project(tmp_path / "p", f"FROM {base}\nRUN echo built > /which\n",
+                   SPEC.format(repository=f"{registry.host}/{name}"))
+    code, out, err = run(["run", "-f", str(spec), "--push", "--json"], capsys)
+    assert code == 0, err
+    assert out["tested_is_shipped"] is True
+    assert "immu-buildcache" in list(registry.client().list_tags(name))  # the cache went too
+    assert PASSWORD not in err
+    assert json.loads((config / "config.json").read_text()) == {"credsStore": "teststore"}
     assert_clean(buildkit_engine)

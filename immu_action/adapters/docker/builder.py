@@ -22,6 +22,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 from collections import deque
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from immu_action.adapters.docker.built import BuildFailed, BuiltImage, LogSink
+from immu_action.adapters.registry.auth import docker_config_path
 from immu_action.adapters.signals import start_helper
 from immu_action.errors import BadInput, Cancelled, EngineError
 from immu_action.spec import BuildSpec
@@ -257,17 +259,54 @@ def _engine_id(client: docker.DockerClient, iidfile: Path) -> str:
 
 
 def _docker_config(work: Path, cache: Cache | None) -> dict[str, str]:
-    """With IMMU_REGISTRY_USERNAME/PASSWORD, a docker config holding them for the registry
-    of the cache (buildx reads credentials from there); else the user's own config."""
+    """With IMMU_REGISTRY_USERNAME/PASSWORD: the user's docker config plus those credentials
+    for the cache's registry (buildx reads credentials from there), else nothing to change.
+    Every other registry keeps its own (``auths``, ``credHelpers``, ``credsStore``: a private
+    base image elsewhere still pulls), and buildx's builders, the CLI's contexts and plugins
+    stay the user's. Where a helper or store would answer for the cache's registry instead of
+    ``auths``, a helper of immu's answers it with IMMU_REGISTRY_* (read from its environment:
+    the password is written nowhere)."""
     user = os.environ.get("IMMU_REGISTRY_USERNAME", "")
     password = os.environ.get("IMMU_REGISTRY_PASSWORD", "")
     if cache is None or not user or not password:
         return {}
     host = cache.ref.split("/", 1)[0]
+    source = docker_config_path(os.environ)
+    try:
+        config = json.loads(source.read_text()) if source.is_file() else {}
+    except (OSError, ValueError) as e:
+        raise BadInput(f"{source}: not a readable docker config ({e}); fix or remove it") from e
+    if not isinstance(config, dict):
+        raise BadInput(f"{source}: a docker config is a JSON object")
     auth = base64.b64encode(f"{user}:{password}".encode()).decode()
-    (work / "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}))
+    config["auths"] = {**(config.get("auths") or {}), host: {"auth": auth}}
+    helpers = dict(config.get("credHelpers") or {})
+    env = {"DOCKER_CONFIG": str(work)}
+    if config.get("credsStore") or host in helpers:
+        helpers[host] = "immu"
+        helper = work / "docker-credential-immu"
+        helper.write_text(_HELPER.format(python=sys.executable))
+        helper.chmod(0o700)
+        env["PATH"] = f"{work}{os.pathsep}{os.environ.get('PATH', '')}"
+    if helpers:
+        config["credHelpers"] = helpers
+    (work / "config.json").write_text(json.dumps(config))
     (work / "config.json").chmod(0o600)
-    return {"DOCKER_CONFIG": str(work)}
+    for name in ("buildx", "contexts", "cli-plugins"):
+        if (source.parent / name).is_dir():
+            (work / name).symlink_to(source.parent / name)
+    return env
+
+
+# A docker credential helper answering ``get`` with IMMU_REGISTRY_USERNAME/PASSWORD.
+_HELPER = """#!{python} -I
+import json, os, sys
+if sys.argv[1:] != ["get"]:
+    sys.exit(0)
+sys.stdin.read()
+print(json.dumps({{"Username": os.environ["IMMU_REGISTRY_USERNAME"],
+                  "Secret": os.environ["IMMU_REGISTRY_PASSWORD"]}}))
+"""
 
 
 def _die_with_parent() -> None:
