@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from immu_action import __version__
+from immu_action.core.timings import timings_line
 from immu_action.errors import ExitCode, ImmuError, SpecError
 from immu_action.output import emit_json, say, untrusted_output
 
@@ -57,9 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # quote user output (a build log's tail): fenced from the runner's commands.
         with untrusted_output():
             say(str(e) if isinstance(e, SpecError) else f"immu: error: {e}")
+        if e.timings:
+            say(timings_line(e.timings))
         if getattr(args, "json", False):
             emit_json({"error": {"type": type(e).__name__, "message": str(e)},
-                       "exit_code": int(e.exit_code)})
+                       "exit_code": int(e.exit_code),
+                       **({"timings": e.timings} if e.timings else {})})
         return int(e.exit_code)
     except KeyboardInterrupt:
         say("immu: cancelled")

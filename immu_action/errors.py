@@ -7,6 +7,7 @@ handler prints ``message`` (never a traceback) and exits with ``exit_code``.
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -24,6 +25,9 @@ class ImmuError(Exception):
     """Base of every error the CLI reports; ``str(e)`` says what is wrong and what to do."""
 
     exit_code: ExitCode = ExitCode.EXTERNAL_FAILURE
+    # Where the run's time went until it failed (``core.timings.Timeline.as_dict``), set by
+    # ``immu run`` for ``--json`` and the log.
+    timings: dict[str, Any] | None = None
 
 
 class BadInput(ImmuError):

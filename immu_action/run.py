@@ -163,6 +163,7 @@ def run(spec: Spec, opts: RunOptions, ctx: GitHubContext | None, *,
         to_github=opts.tests and opts.shard is None)
     p.timeline.close()
     if p.error is not None:
+        p.error.timings = p.timeline.as_dict()
         raise p.error
     return RunOutcome(run=p.result, build=p.built, promotion=p.promoted,
                       promotion_refused=p.refused, report=report, staging_tag=p.staging_tag,

@@ -312,3 +312,25 @@ def test_a_shard_that_builds_itself_warns_outside_the_builds_fence(
     warned = [line for line in obeyed(err) if "no stored durations" in line]
     assert warned and warned[0].startswith("::warning title=immu%3A shards::"), obeyed(err)
     assert_clean(docker_client)
+
+
+def test_a_failed_run_still_says_where_its_time_went(
+        tmp_path: Path, busybox_image: str, docker_client: docker.DockerClient,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``--json`` of a failed run carries ``timings`` beside the error, and the log its
+    ``timings:`` line, as a run that ended does."""
+    (tmp_path / "Dockerfile").write_text(f"FROM {busybox_image}\nRUN sleep 1 && exit 3\n")
+    spec = write_project(tmp_path, busybox_image, """\
+    version: 1
+    image: {repository: local/immu-it/timed-failure}
+    tests:
+      unit: {command: ["true"], junit: false}
+    """)
+    (tmp_path / "Dockerfile").write_text(f"FROM {busybox_image}\nRUN sleep 1 && exit 3\n")
+    assert main(["run", "-f", str(spec), "--no-push", "--json"]) == 2
+    out, err = capsys.readouterr()
+    got = json.loads(out)
+    assert got["error"]["type"] == "BuildFailed" and got["exit_code"] == 2
+    assert got["timings"]["stages"]["build"] >= 1.0, got["timings"]
+    assert re.search(r"^timings: build \d+\.\ds; ", err, re.M), err
+    assert_clean(docker_client)
