@@ -100,3 +100,32 @@ def test_an_answer_that_is_not_json_is_an_engine_error(flaky: tuple[_Flaky, str]
     server.answers = [(200, b"<html>a proxy</html>")]
     with pytest.raises(EngineError, match="sent no JSON for /info"):
         probe.engine_info(host)
+
+
+class _Garbage(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    asked = 0
+
+
+class _GarbageHandler(socketserver.BaseRequestHandler):
+    server: _Garbage
+
+    def handle(self) -> None:
+        self.server.asked += 1
+        self.request.recv(4096)
+        self.request.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+
+
+def test_a_socket_that_does_not_speak_http_is_asked_again_then_one_clear_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(probe, "INFO_BACKOFF_S", 0.01)
+    server = _Garbage(str(tmp_path / "other.sock"), _GarbageHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(EngineError, match=r"no Docker engine answers at unix://.*other.sock "
+                                              r"\(not an HTTP answer: b'SSH-2.0"):
+            probe.engine_info(f"unix://{tmp_path}/other.sock")
+        assert server.asked == probe.INFO_ATTEMPTS
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -3,14 +3,14 @@
 ``immu run`` launches buildx first and imports docker-py (and requests, ~0.14 s of a build
 job's start-up) while BuildKit works. The launch needs only the engine's address and its
 image store (the cache mode depends on it): ``engine_host`` resolves the address as the docker
-CLI does, and ``engine_info`` reads ``GET /info`` over a Unix socket with the standard
-library. Anything else (``tcp://``, ``ssh://``, TLS) answers None and the caller asks
-docker-py instead.
+CLI does, and ``engine_info`` reads ``GET /info`` over a Unix socket: one HTTP/1.0 request
+(the engine's Go server then sends no chunked body and closes when done), without even
+http.client (18 ms of imports). Anything else (``tcp://``, ``ssh://``, TLS) answers None and
+the caller asks docker-py instead.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
@@ -78,20 +78,25 @@ def unix_socket(host: str | None) -> str | None:
     return None
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
+class _NoAnswer(Exception):
+    """The socket answered nothing HTTP (worth asking again)."""
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+
+def _get(path: str, resource: str, timeout_s: float) -> tuple[int, bytes]:
+    """``GET resource`` over the Unix socket ``path``: (status, body)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout_s)
+        sock.connect(path)
+        sock.sendall(f"GET {resource} HTTP/1.0\r\nHost: docker\r\n"
+                     "Accept: application/json\r\n\r\n".encode())
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    status = head.split(b"\r\n", 1)[0].split()
+    if len(status) < 2 or not status[0].startswith(b"HTTP/") or not status[1].isdigit():
+        raise _NoAnswer(f"not an HTTP answer: {head[:80]!r}")
+    return int(status[1]), body
 
 
 def engine_info(host: str | None, *, timeout_s: float = INFO_TIMEOUT_S) -> dict[str, Any] | None:
@@ -102,27 +107,22 @@ def engine_info(host: str | None, *, timeout_s: float = INFO_TIMEOUT_S) -> dict[
         return None
     where = f"unix://{path}"
     for attempt in range(1, INFO_ATTEMPTS + 1):
-        conn = _UnixConnection(path, timeout_s)
         try:
-            conn.request("GET", "/info", headers={"Accept": "application/json"})
-            response = conn.getresponse()
-            body = response.read()
+            status, body = _get(path, "/info", timeout_s)
         except FileNotFoundError as e:  # no engine there: not worth waiting for
             raise EngineError(f"no Docker engine answers at {where} ({e.strerror}); "
                               f"{START_HINT}") from e
-        except (OSError, http.client.HTTPException) as e:
+        except (OSError, _NoAnswer) as e:
             if attempt == INFO_ATTEMPTS:
                 raise EngineError(f"no Docker engine answers at {where} ({e}); "
                                   f"{START_HINT}") from e
             time.sleep(INFO_BACKOFF_S * attempt)
             continue
-        finally:
-            conn.close()
-        if response.status >= 500 and attempt < INFO_ATTEMPTS:
+        if status >= 500 and attempt < INFO_ATTEMPTS:
             time.sleep(INFO_BACKOFF_S * attempt)
             continue
-        if response.status != 200:
-            raise EngineError(f"the Docker engine at {where} answered {response.status} to "
+        if status != 200:
+            raise EngineError(f"the Docker engine at {where} answered {status} to "
                               f"GET /info: {body[:300].decode(errors='replace').strip()}")
         try:
             info = json.loads(body)
