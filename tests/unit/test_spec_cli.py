@@ -107,3 +107,29 @@ def test_subprocess_reports_bad_yaml_without_traceback(tmp_path: Path) -> None:
         "immu.yml:3: (yaml): invalid YAML: while scanning for the next token found character "
         "'\\t' that cannot start any token (YAML indents with spaces, never tabs)\n")
     assert done.stdout == ""
+
+
+_MODULES = """\
+import sys
+from immu_action import cli
+try:
+    code = cli.main(sys.argv[1:])
+except SystemExit as e:
+    code = e.code
+print(code, sorted(m.rsplit(".", 1)[1] for m in sys.modules
+                   if m.startswith("immu_action.commands.") and not m.endswith("._common")))
+"""
+
+
+@pytest.mark.parametrize(("argv", "loaded"), [
+    (["schema"], "0 ['schema']"),  # a command: its module alone (the others cost ~10 ms)
+    (["-h", "schema"], "0 ['_registry', 'build', 'gc', 'promote', 'report', 'rollback', "
+                       "'run', 'schema', 'test', 'trace', 'validate', 'verify']"),
+    (["bogus"], "2 ['_registry', 'build', 'gc', 'promote', 'report', 'rollback', 'run', "
+                "'schema', 'test', 'trace', 'validate', 'verify']"),
+])
+def test_a_command_registers_its_own_parser_and_help_or_a_typo_all_of_them(
+        argv: list[str], loaded: str) -> None:
+    done = subprocess.run([sys.executable, "-I", "-c", _MODULES, *argv], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.stdout.strip().splitlines()[-1] == loaded, done.stdout + done.stderr
