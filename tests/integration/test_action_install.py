@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import textwrap
 from pathlib import Path
 
 import yaml
@@ -78,14 +79,18 @@ def test_the_install_leaves_bytecode_so_the_run_compiles_nothing(tmp_path: Path)
     done, python = install(action, temp)
     assert done.returncode == 0, done.stdout + done.stderr
     # -B: this check writes no bytecode itself; every module a run imports must have its own.
-    probe = ("import importlib.util, sys; import immu_action.run, immu_action.stages.test, "
-             "immu_action.stages.push, immu_action.stages.report, docker, requests, github, "
-             "yaml, junitparser\n"
-             "files = [m.__file__ for m in list(sys.modules.values()) if getattr(m, '__file__', "
-             "None) and m.__file__.endswith('.py') and m.__file__.startswith(tuple(sys.argv[1:]))]\n"
-             "import os\n"
-             "print(len(files)); print('\\n'.join(f for f in files if not os.path.exists("
-             "importlib.util.cache_from_source(f))))")
+    probe = textwrap.dedent("""\
+        import importlib.util, os, sys
+        import immu_action.run, immu_action.stages.test, immu_action.stages.push
+        import immu_action.stages.report, docker, requests, github, yaml, junitparser
+        roots = tuple(sys.argv[1:])
+        files = [m.__file__ for m in list(sys.modules.values())
+                 if getattr(m, "__file__", None) and m.__file__.endswith(".py")
+                 and m.__file__.startswith(roots)]
+        print(len(files))
+        print("\\n".join(f for f in files
+                         if not os.path.exists(importlib.util.cache_from_source(f))))
+        """)
     site = subprocess.run([python, "-I", "-c", "import sysconfig; print(sysconfig.get_path("
                            "'purelib'))"], capture_output=True, text=True, check=True).stdout
     checked = subprocess.run([python, "-I", "-B", "-c", probe, site.strip(), str(action)],

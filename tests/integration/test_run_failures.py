@@ -17,9 +17,9 @@ import pytest
 
 from immu_action import run as pipeline
 from immu_action.adapters.docker import results
-from immu_action.stages import test as test_stage
 from immu_action.adapters.github.client import client_for
 from immu_action.cli import main
+from immu_action.stages import test as test_stage
 from tests.integration.test_pipeline_docker import assert_clean, write_project
 from tests.support.github_emulator import GitHubEmulator
 from tests.support.github_emulator.helpers import FAST, OLD, SHA
