@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,35 +116,29 @@ class _Progress:
 
 
 class _Engine:
-    """The docker-py client, connected (docker-py imported) on first use: a build is
+    """The environment's engine, connected (docker-py imported) on first use: a build is
     launched before."""
 
-    def __init__(self, connect: Callable[[], docker.DockerClient] | None) -> None:
-        self._connect = connect
+    def __init__(self) -> None:
         self._client: docker.DockerClient | None = None
 
     def __call__(self) -> docker.DockerClient:
         if self._client is None:
-            if self._connect is None:
-                from immu_action.adapters.docker.engine import connect
+            from immu_action.adapters.docker.engine import connect
 
-                self._connect = connect
-            self._client = self._connect()
+            self._client = connect()
         return self._client
 
 
-def run(spec: Spec, opts: RunOptions, ctx: GitHubContext | None, *,
-        connect: Callable[[], docker.DockerClient] | None = None) -> RunOutcome:
-    """Build, push when asked, test the exact image, then gate, promote and report.
-    ``connect``: the engine's client (default: the environment's engine, connected when a
-    stage first needs it)."""
+def run(spec: Spec, opts: RunOptions, ctx: GitHubContext | None) -> RunOutcome:
+    """Build, push when asked, test the exact image, then gate, promote and report."""
     gh = _github(ctx) if ctx else None
     p = _Progress(spec)
     try:
         if opts.gather is not None:
             _gather_stages(spec, opts, ctx, gh, p)
         else:
-            _stages(_Engine(connect), spec, opts, ctx, gh, p)
+            _stages(_Engine(), spec, opts, ctx, gh, p)
     except Cancelled:
         raise
     except Exception as e:  # every failure is reported, then raised
@@ -193,7 +187,9 @@ def _stages(client: _Engine, spec: Spec, opts: RunOptions, ctx: GitHubContext | 
                         spec, log=output.log_to_stderr, export_cache=pushing,
                         engine_info=lambda: build_stage.engine_info(client))
                     try:
-                        staging = _while_building(spec, opts, ctx, p, pushing)
+                        _check_suites(spec, opts)
+                        sha = ctx.sha if ctx else (started.sha or "")
+                        staging = _staging(spec, opts, ctx, p, sha) if pushing else None
                         warm = _warm_services(client, spec, opts, durations)
                         p.built = build_stage.finish(started, client())
                     except BaseException:
@@ -202,6 +198,8 @@ def _stages(client: _Engine, spec: Spec, opts: RunOptions, ctx: GitHubContext | 
                 p.result = replace(p.result, image_id=p.built.image_id)
                 image_id, digest, shipped = _push(client(), spec, opts, p, staging)
             else:
+                _check_suites(spec, opts)
+                sha = ctx.sha if ctx else (head_sha(spec.path.parent) or "")
                 warm = _warm_services(client, spec, opts, durations)
                 image_id, digest, shipped = _pull(client(), spec, opts, p)
         except BaseException:
@@ -210,7 +208,7 @@ def _stages(client: _Engine, spec: Spec, opts: RunOptions, ctx: GitHubContext | 
             raise
     if not opts.tests:
         return
-    _test_stages(client(), spec, opts, ctx, gh, p, warm=warm, durations=durations,
+    _test_stages(client(), spec, opts, ctx, gh, p, warm=warm, durations=durations, sha=sha,
                  image_id=image_id, digest=digest, shipped=shipped)
 
 
@@ -224,28 +222,28 @@ class _Staging:
     registries: Any
 
 
-def _while_building(spec: Spec, opts: RunOptions, ctx: GitHubContext | None, p: _Progress,
-                    pushing: bool) -> _Staging | None:
-    """Checks that need no image, done while BuildKit works: the suites asked for exist,
-    and the staging tag is looked up (a registry refusing the credentials fails the run
-    now, not after the build)."""
-    from immu_action.adapters.registry.promotion import Registries
-    from immu_action.stages.push import staging_holds, staging_tag
+def _check_suites(spec: Spec, opts: RunOptions) -> None:
+    """Suite names that are not in the spec fail the run before anything else starts."""
     from immu_action.stages.test import select_suites
 
-    select_suites(spec, opts.suites)  # bad suite names
-    staging = None
-    if pushing:
-        registries = Registries(insecure=opts.insecure_registry)
-        try:
-            sha = ctx.sha if ctx else (head_sha(spec.path.parent) or "")
-            tag = staging_tag(spec, sha=sha, ctx=ctx)
-            holds = staging_holds(spec, tag, registries=registries)
-        except BaseException:
-            p.stage = "push"
-            raise
-        staging = _Staging(tag=tag, holds=holds, registries=registries)
-    return staging
+    select_suites(spec, opts.suites)
+
+
+def _staging(spec: Spec, opts: RunOptions, ctx: GitHubContext | None, p: _Progress,
+             sha: str) -> _Staging:
+    """The staging tag, looked up while BuildKit works (a registry refusing the credentials
+    fails the run now, not after the build)."""
+    from immu_action.adapters.registry.promotion import Registries
+    from immu_action.stages.push import staging_holds, staging_tag
+
+    registries = Registries(insecure=opts.insecure_registry)
+    try:
+        tag = staging_tag(spec, sha=sha, ctx=ctx)
+        holds = staging_holds(spec, tag, registries=registries)
+    except BaseException:
+        p.stage = "push"
+        raise
+    return _Staging(tag=tag, holds=holds, registries=registries)
 
 
 def _warm_services(client: _Engine, spec: Spec, opts: RunOptions,
@@ -254,9 +252,8 @@ def _warm_services(client: _Engine, spec: Spec, opts: RunOptions,
     if not opts.tests:
         return None
     from immu_action.stages.services import AHEAD_PER_WORKER, Warmup
-    from immu_action.stages.test import select_suites, shard_selection, suite_workers
+    from immu_action.stages.test import shard_selection, suite_workers
 
-    select_suites(spec, opts.suites)  # bad suite names fail before anything starts
     chosen = shard_selection(spec, opts.suites, opts.shard, durations)
     if not Warmup.needed(chosen):
         return None
@@ -285,8 +282,8 @@ def _push(client: docker.DockerClient, spec: Spec, opts: RunOptions, p: _Progres
     if staging is None:
         return built.image_id, None, None
     p.stage = "push"
-    pushed = push_image(client, spec, built, tag=staging.tag, insecure=opts.insecure_registry,
-                        registries=staging.registries, free=staging.holds is None)
+    pushed = push_image(client, spec, built, tag=staging.tag, holds=staging.holds,
+                        insecure=opts.insecure_registry, registries=staging.registries)
     p.staging_tag = pushed.tag
     p.result = replace(p.result, digest=pushed.digest, digest_kind=pushed.kind)
     # The proof: the image the suites run is the config of the pushed manifest.
@@ -308,7 +305,7 @@ def _pull(client: docker.DockerClient, spec: Spec, opts: RunOptions,
 
 def _test_stages(client: docker.DockerClient, spec: Spec, opts: RunOptions,
                  ctx: GitHubContext | None, gh: Any, p: _Progress, *, warm: Warmup | None,
-                 durations: Durations, image_id: str, digest: str | None,
+                 durations: Durations, sha: str, image_id: str, digest: str | None,
                  shipped: bool | None) -> None:
     """The suites on the image under test, then its attestation, the gate and promotion."""
     from immu_action.adapters.registry.promotion import Registries
@@ -332,7 +329,6 @@ def _test_stages(client: docker.DockerClient, spec: Spec, opts: RunOptions,
                          tested_is_shipped=shipped)
     p.result = result
     p.stage = "attest"
-    sha = ctx.sha if ctx else (head_sha(spec.path.parent) or "")
     p.attested = attest(spec, result, who=identity(ctx, sha=sha, shard=opts.shard),
                         results_root=opts.results_root, services=result.services, ctx=ctx,
                         registries=Registries(insecure=opts.insecure_registry))

@@ -14,18 +14,8 @@ GIT_TIMEOUT_S = 10
 
 
 def _git(cwd: Path, *args: str) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=GIT_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
+    """``git ARGS``'s output, stripped; None when it fails or prints nothing."""
+    return _git_all(cwd, args)[0]
 
 
 def head_sha(cwd: Path, env: Mapping[str, str] | None = None) -> str | None:

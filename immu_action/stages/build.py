@@ -56,6 +56,7 @@ class StartedBuild:
     """A build under way (``running``: buildx), or one the legacy builder does in ``finish``."""
 
     spec: Spec
+    sha: str | None  # the commit built (git), None outside a checkout
     labels: dict[str, str]
     tag: str | None
     cache: builder.Cache | None
@@ -90,8 +91,8 @@ def start(spec: Spec, *, log: LogSink, engine_info: Callable[[], Mapping[str, An
     buildx = builder.find_buildx()
     if buildx is None:
         builder.refuse_without_buildkit(spec.image.build, "image")
-        return StartedBuild(spec=spec, labels=labels, tag=tag, cache=None, running=None,
-                            log=log)
+        return StartedBuild(spec=spec, sha=facts.sha, labels=labels, tag=tag, cache=None,
+                            running=None, log=log)
     ref = spec.image.build.cache
     cache = None
     if ref is not None:
@@ -101,8 +102,8 @@ def start(spec: Spec, *, log: LogSink, engine_info: Callable[[], Mapping[str, An
     running = builder.start(buildx, spec.image.build, labels=labels, tag=tag, log=log,
                             what="image", cache=cache,
                             epoch=int(created.timestamp()) if reproducible else None)
-    return StartedBuild(spec=spec, labels=labels, tag=tag, cache=cache, running=running,
-                        log=log)
+    return StartedBuild(spec=spec, sha=facts.sha, labels=labels, tag=tag, cache=cache,
+                        running=running, log=log)
 
 
 def finish(started: StartedBuild, client: docker.DockerClient) -> BuildResult:

@@ -59,22 +59,19 @@ def staging_holds(spec: Spec, tag: str, *, registries: Registries) -> str | None
 
 
 def push_image(client: docker.DockerClient, spec: Spec, built: BuildResult, *, tag: str,
-               insecure: bool, registries: Registries | None = None,
-               free: bool = False) -> Pushed:
+               holds: str | None, insecure: bool, registries: Registries) -> Pushed:
     """Push under the staging ``tag``, verify against the registry, name the image by digest.
 
     A push never moves a tag to another image: the staging tag is this run's own. One that
     already holds this very image (the same run pushed again, as ``act`` numbers every run 1)
-    is pushed again; one holding another image refuses the push. ``free``: the run's
-    ``staging_holds`` already found nothing there (it is not looked up again).
+    is pushed again; one holding another image refuses the push. ``holds``: what the run's
+    ``staging_holds`` found there (None: nothing).
     """
     repository = spec.image.repository
     ref = parse_reference(f"{repository}:{tag}")
-    registry = (registries or Registries(insecure=insecure)).get(ref.host)
-    existing = None if free else registry.head_manifest(ref.repository, tag)
-    if existing is not None and not _holds(registry, ref.repository, existing,
-                                           built.image_id):
-        raise PolicyRefused(f"{repository}:{tag} already exists (at {existing}, another "
+    registry = registries.get(ref.host)
+    if holds is not None and not _holds(registry, ref.repository, holds, built.image_id):
+        raise PolicyRefused(f"{repository}:{tag} already exists (at {holds}, another "
                             "image): a push never moves a tag; give promote.staging-tag "
                             "a prefix of its own")
     engine.tag(client, built.image_id, f"{repository}:{tag}")

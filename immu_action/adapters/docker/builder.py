@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from immu_action.adapters.docker.built import BuildFailed, BuiltImage, LogSink
-from immu_action.adapters.registry.auth import docker_config_path
+from immu_action.adapters.registry.auth import docker_config_path, read_docker_config
 from immu_action.adapters.signals import start_helper
 from immu_action.errors import BadInput, Cancelled, EngineError
 from immu_action.spec import BuildSpec
@@ -272,12 +272,7 @@ def _docker_config(work: Path, cache: Cache | None) -> dict[str, str]:
         return {}
     host = cache.ref.split("/", 1)[0]
     source = docker_config_path(os.environ)
-    try:
-        config = json.loads(source.read_text()) if source.is_file() else {}
-    except (OSError, ValueError) as e:
-        raise BadInput(f"{source}: not a readable docker config ({e}); fix or remove it") from e
-    if not isinstance(config, dict):
-        raise BadInput(f"{source}: a docker config is a JSON object")
+    config = read_docker_config(source)
     auth = base64.b64encode(f"{user}:{password}".encode()).decode()
     config["auths"] = {**(config.get("auths") or {}), host: {"auth": auth}}
     helpers = dict(config.get("credHelpers") or {})

@@ -18,7 +18,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from immu_action.errors import EngineError
+from immu_action.adapters.registry.auth import docker_config_path, read_docker_config
+from immu_action.errors import BadInput, EngineError
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 START_HINT = (
@@ -59,13 +60,10 @@ def _names_a_context(env: Mapping[str, str]) -> bool:
     """Whether a context other than the default may apply (the CLI config names one)."""
     if env.get("DOCKER_CONTEXT"):
         return True
-    config = os.path.join(env.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker"),
-                          "config.json")
     try:
-        with open(config, encoding="utf-8") as f:
-            current = json.load(f).get("currentContext")
-    except (OSError, ValueError, AttributeError):
-        return False
+        current = read_docker_config(docker_config_path(env)).get("currentContext")
+    except BadInput:
+        return False  # as before: a broken config names no context (its use says what's wrong)
     return bool(current) and current != "default"
 
 

@@ -17,6 +17,7 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from immu_action.core.references import DOCKER_HUB_HOSTS
 from immu_action.errors import BadInput
@@ -65,6 +66,20 @@ def docker_config_path(env: Mapping[str, str]) -> Path:
     return Path(base) / "config.json"
 
 
+def read_docker_config(path: Path) -> dict[str, Any]:
+    """The Docker config at ``path`` ({} when there is none); a broken one is bad input."""
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        raise BadInput(f"{path}: cannot read Docker config ({type(e).__name__}); "
+                       "fix or remove the file, or set IMMU_REGISTRY_USERNAME/PASSWORD") from e
+    if not isinstance(config, dict):
+        raise BadInput(f"{path}: a Docker config is a JSON object; fix or remove the file")
+    return config
+
+
 HELPER_TIMEOUT_S = 30.0
 
 
@@ -75,15 +90,9 @@ def _from_docker_config(host: str, path: Path, env: Mapping[str, str]) -> Creden
     each names a credential helper program ``docker-credential-<name>`` that is asked
     (``get``). When the helper has nothing for the host, the ``auths`` entry is used.
     """
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    config = read_docker_config(path)
+    if not config:
         return None
-    except (OSError, ValueError) as e:
-        raise BadInput(f"{path}: cannot read Docker config ({type(e).__name__}); "
-                       "fix or remove the file, or set IMMU_REGISTRY_USERNAME/PASSWORD") from e
-    if not isinstance(config, dict):
-        raise BadInput(f"{path}: a Docker config is a JSON object; fix or remove the file")
     wanted = _normalise_host(host)
     helpers = config.get("credHelpers")
     per_host = [str(name) for key, name in (helpers or {}).items()
