@@ -98,9 +98,11 @@ def test_the_runners_cancel_sequence_leaves_nothing_in_any_phase(
 
 
 def build_steps(client: docker.DockerClient) -> list[str]:
-    """Containers (of the legacy builder) running the slow build step."""
-    return [c.name for c in client.containers.list(all=True)
-            if "building-slowly" in " ".join(c.attrs["Config"].get("Cmd") or [])]
+    """Containers (of the legacy builder) running the slow build step. One list call: the
+    builder removes its containers at any moment, and ``containers.list`` inspects each one
+    it listed (NotFound when one went in between)."""
+    return [str(c["Names"][0]) for c in client.api.containers(all=True)
+            if "building-slowly" in str(c.get("Command") or "")]
 
 
 def test_gc_removes_what_a_sigkilled_run_left(tmp_path: Path, busybox_image: str,
