@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import docker
 
     from immu_action.stages.attest import Attested
+    from immu_action.stages.push import EarlyPush
     from immu_action.stages.services import Warmup
 
 
@@ -186,17 +187,22 @@ def _stages(client: _Engine, spec: Spec, opts: RunOptions, ctx: GitHubContext | 
                     started = build_stage.start(
                         spec, log=output.log_to_stderr, export_cache=pushing,
                         engine_info=lambda: build_stage.engine_info(client))
+                    staging: _Staging | None = None
+                    early: EarlyPush | None = None
                     try:
                         _check_suites(spec, opts)
                         sha = ctx.sha if ctx else (started.sha or "")
                         staging = _staging(spec, opts, ctx, p, sha) if pushing else None
                         warm = _warm_services(client, spec, opts, durations)
-                        p.built = build_stage.finish(started, client())
+                        early = _push_early(client(), spec, started, staging)
+                        p.built = build_stage.finish(started, client(),
+                                                     known=early.image_id if early else None)
                     except BaseException:
                         started.stop()
+                        _pushed_before_failure(spec, staging, early)
                         raise
                 p.result = replace(p.result, image_id=p.built.image_id)
-                image_id, digest, shipped = _push(client(), spec, opts, p, staging)
+                image_id, digest, shipped = _push(client(), spec, opts, p, staging, early)
             else:
                 _check_suites(spec, opts)
                 sha = ctx.sha if ctx else (head_sha(spec.path.parent) or "")
@@ -246,6 +252,26 @@ def _staging(spec: Spec, opts: RunOptions, ctx: GitHubContext | None, p: _Progre
     return _Staging(tag=tag, holds=holds, registries=registries)
 
 
+def _push_early(client: docker.DockerClient, spec: Spec, started: build_stage.StartedBuild,
+                staging: _Staging | None) -> EarlyPush | None:
+    """The push, started while BuildKit still exports the registry cache (when it does)."""
+    if staging is None or started.running is None:
+        return None
+    from immu_action.stages.push import push_while_built
+
+    return push_while_built(client, spec, started.running, tag=staging.tag,
+                            holds=staging.holds, registries=staging.registries)
+
+
+def _pushed_before_failure(spec: Spec, staging: _Staging | None,
+                           early: EarlyPush | None) -> None:
+    """Say so when the build failed (or was cancelled) after its image was pushed."""
+    if staging is not None and early is not None and early.error is None:
+        output.log_to_stderr(f"note: {spec.image.repository}:{staging.tag} was pushed before "
+                             "the build ended; it is this run's staging tag, which nothing "
+                             "promotes\n")
+
+
 def _warm_services(client: _Engine, spec: Spec, opts: RunOptions,
                    durations: Durations) -> Warmup | None:
     """Services do not depend on the image under test: up while it builds (or is pulled)."""
@@ -272,7 +298,8 @@ def _durations(spec: Spec, opts: RunOptions) -> Durations:
 
 
 def _push(client: docker.DockerClient, spec: Spec, opts: RunOptions, p: _Progress,
-          staging: _Staging | None) -> tuple[str, str | None, bool | None]:
+          staging: _Staging | None,
+          early: EarlyPush | None = None) -> tuple[str, str | None, bool | None]:
     """Push the built image under its staging tag (when the run pushes): (image ID, digest
     or None, whether the image under test is the pushed one)."""
     from immu_action.stages.push import push_image
@@ -283,7 +310,8 @@ def _push(client: docker.DockerClient, spec: Spec, opts: RunOptions, p: _Progres
         return built.image_id, None, None
     p.stage = "push"
     pushed = push_image(client, spec, built, tag=staging.tag, holds=staging.holds,
-                        insecure=opts.insecure_registry, registries=staging.registries)
+                        insecure=opts.insecure_registry, registries=staging.registries,
+                        early=early)
     p.staging_tag = pushed.tag
     p.result = replace(p.result, digest=pushed.digest, digest_kind=pushed.kind)
     # The proof: the image the suites run is the config of the pushed manifest.

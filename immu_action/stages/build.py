@@ -106,10 +106,12 @@ def start(spec: Spec, *, log: LogSink, engine_info: Callable[[], Mapping[str, An
                         running=running, log=log)
 
 
-def finish(started: StartedBuild, client: docker.DockerClient) -> BuildResult:
-    """Wait for the build ``start`` launched (or run the legacy one): the image's ID."""
+def finish(started: StartedBuild, client: docker.DockerClient, *,
+           known: str | None = None) -> BuildResult:
+    """Wait for the build ``start`` launched (or run the legacy one): the image's ID.
+    ``known``: the engine's ID for what the export named, if the run asked already."""
     if started.running is not None:
-        built: BuiltImage = started.running.wait(client)
+        built: BuiltImage = started.running.wait(client, known=known)
     else:
         built = builder.build(client, started.spec.image.build, labels=started.labels,
                               tag=started.tag, log=started.log, what="image")

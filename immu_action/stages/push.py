@@ -4,12 +4,14 @@ and from then on named by digest only."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import docker
 
 from immu_action import output
 from immu_action.adapters.docker import engine, push
+from immu_action.adapters.docker.builder import Running
+from immu_action.adapters.docker.built import LogSink
 from immu_action.adapters.registry.client import RegistryClient
 from immu_action.adapters.registry.promotion import Registries, promote
 from immu_action.adapters.registry.verify import verify_pushed
@@ -59,25 +61,35 @@ def staging_holds(spec: Spec, tag: str, *, registries: Registries) -> str | None
 
 
 def push_image(client: docker.DockerClient, spec: Spec, built: BuildResult, *, tag: str,
-               holds: str | None, insecure: bool, registries: Registries) -> Pushed:
+               holds: str | None, insecure: bool, registries: Registries,
+               early: EarlyPush | None = None) -> Pushed:
     """Push under the staging ``tag``, verify against the registry, name the image by digest.
 
     A push never moves a tag to another image: the staging tag is this run's own. One that
     already holds this very image (the same run pushed again, as ``act`` numbers every run 1)
     is pushed again; one holding another image refuses the push. ``holds``: what the run's
-    ``staging_holds`` found there (None: nothing).
+    ``staging_holds`` found there (None: nothing). ``early``: the push ``push_while_built``
+    made of this image while BuildKit exported its cache (its log is shown now, its
+    failure raised now); one of another image is pushed over (the tag is this run's own).
     """
     repository = spec.image.repository
-    ref = parse_reference(f"{repository}:{tag}")
-    registry = registries.get(ref.host)
-    if holds is not None and not _holds(registry, ref.repository, holds, built.image_id):
-        raise PolicyRefused(f"{repository}:{tag} already exists (at {holds}, another "
-                            "image): a push never moves a tag; give promote.staging-tag "
-                            "a prefix of its own")
-    engine.tag(client, built.image_id, f"{repository}:{tag}")
-    with output.fenced_group(f"Push {repository}:{tag}"):
-        engine_digest = push.push(client, repository, tag, auth=push.auth_from_env(),
-                                  log=output.log_to_stderr)
+    registry = registries.get(parse_reference(repository).host)
+    title = f"Push {repository}:{tag}"
+    if early is not None and early.image_id == built.image_id:
+        with output.fenced_group(title):
+            output.log_to_stderr("(pushed while BuildKit exported the build cache)\n")
+            for line in early.log:
+                output.log_to_stderr(line)
+        if early.error is not None:
+            raise early.error
+        engine_digest = early.engine_digest
+    else:
+        with output.fenced_group(title):
+            if early is not None:
+                output.log_to_stderr(f"the image pushed during the build ({early.image_id}) "
+                                     f"is not the one built: pushing {built.image_id}\n")
+            engine_digest = _send(client, repository, tag, built.image_id, holds=holds,
+                                  registry=registry, log=output.log_to_stderr)
     pushed = verify_pushed(repository, tag, built.image_id, insecure=insecure, client=registry)
     if pushed.manifest_digest != engine_digest:
         output.log_to_stderr(f"note: engine reported {engine_digest}, registry serves "
@@ -90,6 +102,54 @@ def push_image(client: docker.DockerClient, spec: Spec, built: BuildResult, *, t
         _point_cache(built.inline_cache, f"{repository}@{pushed.manifest_digest}", insecure)
     kind = "index" if pushed.media_type in INDEX_TYPES else "manifest"
     return Pushed(digest=pushed.manifest_digest, kind=kind, image_id=image_id, tag=tag)
+
+
+def _send(client: docker.DockerClient, repository: str, tag: str, image_id: str, *,
+          holds: str | None, registry: RegistryClient, log: LogSink) -> str:
+    """Tag ``image_id`` ``repository:tag`` and push it through the engine (refused when the
+    tag holds another image): the manifest digest the engine reports."""
+    if holds is not None and not _holds(registry, parse_reference(repository).repository,
+                                        holds, image_id):
+        raise PolicyRefused(f"{repository}:{tag} already exists (at {holds}, another "
+                            "image): a push never moves a tag; give promote.staging-tag "
+                            "a prefix of its own")
+    engine.tag(client, image_id, f"{repository}:{tag}")
+    return push.push(client, repository, tag, auth=push.auth_from_env(), log=log)
+
+
+@dataclass(kw_only=True)
+class EarlyPush:
+    """The push of an image made while its build still ran (BuildKit exporting the cache)."""
+
+    image_id: str
+    engine_digest: str = ""
+    log: list[str] = field(default_factory=list)
+    error: ImmuError | None = None  # raised when the run reaches its push stage
+
+
+def push_while_built(client: docker.DockerClient, spec: Spec, running: Running, *,
+                     tag: str, holds: str | None, registries: Registries) -> EarlyPush | None:
+    """Once ``running`` has put the image in the engine's store and goes on to export the
+    build cache, push the image under the staging ``tag`` meanwhile (the push no longer
+    waits for the cache export). None when buildx ended first, or the engine does not know
+    the exported image: ``push_image`` then pushes as usual. The push's log is kept for
+    ``push_image`` (the build's log is still streaming), and so is its failure."""
+    named = running.exported()
+    try:
+        image_id = engine.known_id(client, named) if named else ""
+    except ImmuError:
+        return None  # asked again (and reported) once buildx has ended
+    if not image_id:
+        return None
+    early = EarlyPush(image_id=image_id)
+    repository = spec.image.repository
+    try:
+        early.engine_digest = _send(client, repository, tag, image_id, holds=holds,
+                                    registry=registries.get(parse_reference(repository).host),
+                                    log=early.log.append)
+    except ImmuError as e:
+        early.error = e
+    return early
 
 
 def _holds(registry: RegistryClient, repository: str, digest: str, image_id: str) -> bool:

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import textwrap
 import uuid
 from pathlib import Path
@@ -19,9 +20,22 @@ import pytest
 from immu_action.cli import main
 from tests.support.act import GIT
 from tests.support.docker_env import ROOT, busybox_image, docker_client, labelled  # noqa: F401
-from tests.support.engines import BUSYBOX, Engine, buildkit_engine, engine, start_engine  # noqa: F401
+from tests.support.engines import (  # noqa: F401
+    BUSYBOX,
+    Engine,
+    buildkit_engine,
+    containerd_engine,
+    engine,
+    start_engine,
+)
 from tests.support.engines import run as run_script
-from tests.support.registry import Registry, registry, registry_env  # noqa: F401
+from tests.support.registry import (  # noqa: F401
+    PASSWORD,
+    USER,
+    Registry,
+    registry,
+    registry_env,
+)
 
 pytestmark = pytest.mark.docker
 SECRET = "s3cr3t-immu-0123456789"
@@ -197,6 +211,160 @@ def test_a_fresh_engine_rebuilds_from_the_registry_cache(
     if change == "app":
         assert second["digest"] != first["digest"]
     assert_clean(buildkit_engine)
+
+
+# buildx, watched: the real one runs to its end, then its log is replayed up to the cache
+# export's first line, where the "buildx" the run sees waits (WATCH_WAIT s at most) for a
+# staging tag to appear in the registry, and says in WATCH_REPORT which did. WATCH_SWAP: the
+# export names another image; WATCH_FAIL: the build then fails (in its cache export).
+WATCHED_BUILDX = """#!{python} -I
+import base64, json, os, re, subprocess, sys, time, urllib.error, urllib.request
+env = os.environ
+def staging_tags():
+    request = urllib.request.Request(f"http://{{env['WATCH_REGISTRY']}}/v2/"
+                                     f"{{env['WATCH_REPO']}}/tags/list")
+    token = base64.b64encode(env["WATCH_AUTH"].encode()).decode()
+    request.add_header("Authorization", f"Basic {{token}}")
+    try:
+        tags = json.load(urllib.request.urlopen(request, timeout=5)).get("tags") or []
+    except urllib.error.HTTPError:
+        tags = []
+    return sorted(t for t in tags if t.startswith("immu-staging-"))
+before = staging_tags()
+done = subprocess.run([env["WATCH_BUILDX"], *sys.argv[1:]], stdout=subprocess.PIPE,
+                      stderr=subprocess.STDOUT, text=True)
+lines = done.stdout.splitlines(keepends=True)
+if env.get("WATCH_SWAP"):
+    lines = [re.sub(r"(exporting manifest) sha256:[0-9a-f]{{64}}",
+                    lambda m: f"{{m.group(1)}} {{env['WATCH_SWAP']}}", x) for x in lines]
+cut = next((i for i, x in enumerate(lines) if re.match(r"#\\d+ exporting cache", x)), None)
+assert cut is not None, done.stdout
+sys.stdout.writelines(lines[:cut + 1])
+sys.stdout.flush()
+seen, deadline = [], time.monotonic() + float(env["WATCH_WAIT"])
+while not seen and time.monotonic() < deadline:
+    seen = [t for t in staging_tags() if t not in before]
+    time.sleep(0.1)
+with open(env["WATCH_REPORT"], "w") as f:
+    json.dump(seen, f)
+if env.get("WATCH_FAIL"):
+    print("ERROR: failed to solve: exporting cache: the registry went away", flush=True)
+    sys.exit(1)
+sys.stdout.writelines(lines[cut + 1:])
+sys.exit(done.returncode)
+"""
+
+
+def watch_buildx(tmp: Path, engine: Engine, registry: Registry, repository: str,  # noqa: F811
+                 monkeypatch: pytest.MonkeyPatch, wait: float = 4.0, **switches: str) -> Path:
+    """Builds from here on go through WATCHED_BUILDX; the path of its report."""
+    wrapper, report = tmp / "watched-buildx", tmp / "watched.json"
+    wrapper.write_text(WATCHED_BUILDX.format(python=sys.executable))
+    wrapper.chmod(0o755)
+    report.unlink(missing_ok=True)
+    watch = {"WATCH_BUILDX": engine.env["IMMU_BUILDX"], "WATCH_REGISTRY": registry.host,
+             "WATCH_REPO": repository.split("/", 1)[1], "WATCH_AUTH": f"{USER}:{PASSWORD}",
+             "WATCH_WAIT": str(wait), "WATCH_REPORT": str(report), "IMMU_BUILDX": str(wrapper),
+             **{f"WATCH_{k.upper()}": v for k, v in switches.items()}}
+    for key, value in watch.items():
+        monkeypatch.setenv(key, value)
+    return report
+
+
+def layered_project(tmp: Path, repository: str, *, run_step: bool = True) -> Path:
+    """A dependency step (a RUN on deps.txt), unless not ``run_step``, and application code
+    (app.txt) after it."""
+    dockerfile = (f"FROM {BUSYBOX}\nCOPY deps.txt /deps.txt\n"
+                  + (f"RUN echo built-{uuid.uuid4().hex} && cat /deps.txt > /deps-built\n"
+                     if run_step else "") + "COPY app.txt /app.txt\n")
+    return project(tmp, dockerfile, f"""\
+        version: 1
+        image: {{repository: {repository}}}
+        tests:
+          app: {{command: [sh, -c, "test -f /deps.txt && head -c 9 /app.txt"], junit: false}}
+        """, **{"deps.txt": "deps 1\n", "app.txt": "version 1\n"})
+
+
+@pytest.mark.parametrize("change", ["app", "deps", "big-app"])
+def test_the_push_starts_during_the_cache_export_when_only_context_files_are_new(
+        tmp_path: Path, containerd_engine: Engine, registry: Registry,  # noqa: F811
+        registry_env: None, capsys: pytest.CaptureFixture[str],  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch, change: str) -> None:
+    """On a fresh engine rebuilding from the registry cache after an application change, the
+    push runs while BuildKit exports the cache (it no longer waits for it). Not on a cold
+    build (even one without RUN: the base image's layers are new to the registry), nor when
+    a RUN step ran again or the context is large: there the push would upload the new
+    layers while the cache export uploads them too, twice the bytes; it waits instead and
+    finds them there."""
+    repository = f"{registry.host}/immu-it/early-{uuid.uuid4().hex[:12]}"
+    work = tmp_path / "project"
+    work.mkdir()
+    spec = layered_project(work, repository, run_step=change != "big-app")
+    report = watch_buildx(tmp_path, containerd_engine, registry, repository, monkeypatch)
+    fresh(containerd_engine, repository)
+    code, first, err = run(["run", "-f", str(spec), "--push", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(report.read_text()) == [], "a cold build pushed during its cache export"
+    assert "pushed while BuildKit exported" not in err
+    fresh(containerd_engine, repository)
+    if change == "big-app":  # 9 MB of application (random: it stays 9 MB compressed)
+        (work / "app.txt").write_bytes(b"version 2" + os.urandom(9_000_000))
+    else:
+        (work / f"{change}.txt").write_text(f"{change} 2\n")
+    commit(work, f"{change} change")
+    code, second, err = run(["run", "-f", str(spec), "--push", "--json"], capsys)
+    assert code == 0, err
+    seen = json.loads(report.read_text())
+    if change == "app":
+        assert seen == [second["staging_tag"]], (seen, err[-3000:])
+        assert "(pushed while BuildKit exported the build cache)" in err
+    else:
+        assert seen == [], "the push ran beside a cache export uploading a RUN's new layer"
+    assert second["tested_is_shipped"] is True, second
+    served = registry.client().get_manifest(repository.split("/", 1)[1], second["staging_tag"])
+    assert served.digest == second["digest"] != first["digest"]
+    assert_clean(containerd_engine)
+
+
+@pytest.mark.parametrize("after", ["another-image", "build-fails"])
+def test_a_push_made_during_the_cache_export_is_checked_against_the_build(
+        tmp_path: Path, containerd_engine: Engine, registry: Registry,  # noqa: F811
+        registry_env: None, capsys: pytest.CaptureFixture[str],  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch, after: str) -> None:
+    """The early push names the image by what buildx printed; when buildx's result names
+    another, the built image is pushed over it (the proof holds). When the build then fails
+    in its cache export, the run fails at the build and says that its staging tag was
+    pushed."""
+    repository = f"{registry.host}/immu-it/early-{uuid.uuid4().hex[:12]}"
+    work = tmp_path / "project"
+    work.mkdir()
+    spec = layered_project(work, repository)
+    fresh(containerd_engine, repository)
+    code, _, err = run(["run", "-f", str(spec), "--push", "--json"], capsys)
+    assert code == 0, err
+    other = containerd_engine.client.images.get(BUSYBOX).id
+    switches = {"swap": other} if after == "another-image" else {"fail": "1"}
+    report = watch_buildx(tmp_path, containerd_engine, registry, repository, monkeypatch,
+                          **switches)
+    fresh(containerd_engine, repository)
+    (work / "app.txt").write_text("version 2\n")
+    commit(work, "app change")
+    code, result, err = run(["run", "-f", str(spec), "--push", "--json"], capsys)
+    seen = json.loads(report.read_text())
+    assert len(seen) == 1, (seen, err[-3000:])  # pushed during the cache export
+    if after == "another-image":
+        assert code == 0, err
+        assert f"the image pushed during the build ({other}) is not the one built" in err
+        assert result["tested_is_shipped"] is True, result
+        served = registry.client().get_manifest(repository.split("/", 1)[1], seen[0])
+        assert served.digest == result["digest"] == result["image_id"]
+        assert served.digest != other
+    else:
+        assert code != 0
+        assert "building image failed: ERROR: failed to solve: exporting cache: the " \
+               "registry went away" in err, err[-3000:]
+        assert f"{repository}:{seen[0]} was pushed before the build ended" in err
+    assert_clean(containerd_engine)
 
 
 def test_target_args_labels_and_a_reproducible_created_time_with_buildkit(

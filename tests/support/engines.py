@@ -86,6 +86,13 @@ def buildkit_engine(request: pytest.FixtureRequest,
     yield from _engine(request.param, monkeypatch)
 
 
+@pytest.fixture
+def containerd_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """Docker 26 on the containerd store: where the registry cache is exported as its own
+    manifest (``mode=max``), after the image."""
+    yield from _engine("docker26-containerd", monkeypatch)
+
+
 def _engine(name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     env = _start(name)
     for key, value in env.items():
@@ -97,5 +104,5 @@ def _engine(name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
         client.close()
 
 
-__all__ = ["BUILDKIT_ENGINES", "BUSYBOX", "ENGINES", "Engine", "buildkit_engine", "engine",
-           "start_engine"]
+__all__ = ["BUILDKIT_ENGINES", "BUSYBOX", "ENGINES", "Engine", "buildkit_engine",
+           "containerd_engine", "engine", "start_engine"]

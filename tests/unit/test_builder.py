@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from immu_action.adapters.docker.builder import Cache, buildkit_only, command, find_buildx
+from immu_action.adapters.docker.builder import (
+    Cache,
+    ExportWatch,
+    buildkit_only,
+    command,
+    find_buildx,
+)
 from immu_action.errors import BadInput
 from immu_action.spec import BuildSpec, SecretSpec
 
@@ -139,3 +145,56 @@ def test_the_engine_is_docker_host_else_the_clis_current_context(tmp_path: Path)
             del os.environ["DOCKER_CONFIG"]
         else:
             os.environ["DOCKER_CONFIG"] = old
+
+
+# buildx 0.13's plain progress of the example's fresh-engine rebuild after an application
+# change (Docker 26, containerd store, registry cache imported and exported with mode=max).
+FRESH_REBUILD = (Path(__file__).parent / "data" / "buildx-fresh-rebuild.log").read_text()
+MANIFEST = "sha256:33e2a6bd03e36acac0ba4308035727072e1e12e32f2938267f20b78edb7a47bf"
+
+
+def watched(log: str) -> tuple[list[str], str | None]:
+    """What ExportWatch says: the image's names, and the line it fired at (None: never)."""
+    watch = ExportWatch()
+    for line in log.splitlines(keepends=True):
+        if watch.feed(line):
+            return watch.ids, line.strip()
+    return watch.ids, None
+
+
+def test_the_export_is_seen_when_the_cache_export_starts() -> None:
+    ids, fired = watched(FRESH_REBUILD)
+    assert fired == "#16 exporting cache to registry"
+    assert ids == [MANIFEST]
+
+
+def test_an_index_is_named_before_its_manifest() -> None:
+    index = "sha256:" + "1" * 64
+    log = FRESH_REBUILD.replace("#15 naming to", f"#15 exporting manifest list {index} done\n"
+                                "#15 naming to")
+    assert watched(log) == ([index, MANIFEST], "#16 exporting cache to registry")
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    # no registry cache was there: its layers (the base image's too) are new to the registry
+    ("#6 inferred cache manifest type: application/vnd.oci.image.index.v1+json done\n"
+     "#6 DONE 0.0s", "#6 ERROR: failed to configure registry cache importer: not found"),
+    # a RUN step ran again (its output, timed): its new layer can be any size
+    ("#10 CACHED", "#10 0.544 Collecting pg8000\n#10 DONE 3.1s"),
+    # ... or ran without a word
+    ("#10 CACHED", "#10 DONE 3.1s"),
+    # a step that copies from another stage or image, or adds a URL, ran
+    ("#13 [7/8] COPY app/ app/", "#13 [7/8] COPY --from=builder /out app/"),
+    ("#13 [7/8] COPY app/ app/", "#13 [7/8] ADD https://example.com/big.tar app/"),
+    # a large build context
+    ("#7 transferring context: 21.51kB done", "#7 transferring context: 9.01MB 0.4s done"),
+])
+def test_no_early_push_when_the_cache_export_would_upload_much(old: str, new: str) -> None:
+    assert old in FRESH_REBUILD
+    assert watched(FRESH_REBUILD.replace(old, new))[1] is None
+
+
+def test_nothing_is_seen_when_nothing_follows_the_export() -> None:
+    """Inline cache or none: buildx ends with the export."""
+    log = FRESH_REBUILD[:FRESH_REBUILD.index("#16 exporting cache")]
+    assert watched(log)[1] is None

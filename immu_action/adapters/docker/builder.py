@@ -199,6 +199,98 @@ def start(buildx: str, spec: BuildSpec, *, labels: Mapping[str, str], tag: str |
 _BUILDX_ENV = {"BUILDX_NO_DEFAULT_ATTESTATIONS": "1", "BUILDX_GIT_INFO": "0"}
 
 
+_UNITS = {"": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}  # go-units' decimal sizes
+
+
+class ExportWatch:
+    """Follows buildx's plain progress to learn, while buildx still works, that the image is
+    in the engine's store and what is left is the registry cache's export, and whether a
+    push then would upload little: the build imported a registry cache (its layers are in
+    the registry) and made nothing anew but the build context's files (no RUN, no
+    ``COPY --from``, no ``ADD`` of a URL ran; the context is at most ``SMALL_CONTEXT``).
+    Otherwise the push and the cache export would upload the same new layers at once, twice
+    the bytes of waiting. ``ids``: what the export named the image, the engine's ID among
+    them (index or manifest digest on the containerd store, config digest on the classic)."""
+
+    SMALL_CONTEXT = 8_000_000  # bytes of build context sent to BuildKit
+    _STEP = re.compile(r"^#(\d+) (.*)$")
+    _NAMED = re.compile(r"^(exporting manifest list|exporting manifest|writing image) "
+                        r"(sha256:[0-9a-f]{64})\b")
+    _ORDER = ("exporting manifest list", "exporting manifest", "writing image")
+    _INSTRUCTION = re.compile(r"^\[(?:[^\]]* )?\d+/\d+\] (\w+)(.*)$")
+    _CONTEXT = re.compile(r"^transferring context: ([\d.]+)\s*([kMGT]?)B\b")
+
+    def __init__(self) -> None:
+        self._titles: dict[str, str] = {}
+        self._lines: dict[str, list[str]] = {}
+        self._export: str | None = None  # the export step's number, once it is DONE
+        self._named: dict[str, str] = {}
+
+    @property
+    def ids(self) -> list[str]:
+        return [self._named[kind] for kind in self._ORDER if kind in self._named]
+
+    def feed(self, line: str) -> bool:
+        """True at the first line of a step that follows the finished image export, when a
+        push then is worth starting (see the class)."""
+        match = self._STEP.match(line.rstrip("\n"))
+        if match is None:
+            return False
+        number, text = match.groups()
+        if number not in self._titles:
+            self._titles[number] = text
+            self._lines[number] = []
+        else:
+            self._lines[number].append(text)
+        if self._titles[number] == "exporting to image":
+            named = self._NAMED.match(text)
+            if named:
+                self._named[named.group(1)] = named.group(2)
+            elif text.startswith("DONE"):
+                self._export = number
+            return False
+        return (self._export is not None and number != self._export and bool(self._named)
+                and self.little_to_upload())
+
+    def little_to_upload(self) -> bool:
+        """The registry cache was imported and only the context's files were made anew."""
+        imported, context = False, 0.0
+        for number, title in self._titles.items():
+            lines = self._lines[number]
+            if title.startswith("importing cache manifest from"):
+                imported = imported or any(x.startswith("DONE") for x in lines)
+            if title.startswith("[internal] load build context") or title.endswith(
+                    "load from client"):
+                sizes = [self._CONTEXT.match(x) for x in lines]
+                context += max((float(m.group(1)) * _UNITS[m.group(2)] for m in sizes
+                                if m), default=0.0)
+            step = self._INSTRUCTION.match(title)
+            if step and self._ran(lines) and not self._from_context(step.group(1).upper(),
+                                                                    step.group(2)):
+                return False
+        return imported and context <= self.SMALL_CONTEXT
+
+    @staticmethod
+    def _ran(lines: list[str]) -> bool:
+        """Whether a step ran: neither CACHED nor only fetched from the imported cache."""
+        if "CACHED" in lines:
+            return False
+        fetched = any(re.match(r"(extracting )?sha256:[0-9a-f]{64}", x) for x in lines)
+        output = any(re.match(r"\d+\.\d+ ", x) for x in lines)
+        return output or not fetched
+
+    @staticmethod
+    def _from_context(instruction: str, rest: str) -> bool:
+        """A step whose new layer holds only build-context files (or nothing)."""
+        if instruction in ("FROM", "WORKDIR"):
+            return True
+        if instruction == "COPY":
+            return "--from" not in rest
+        if instruction == "ADD":
+            return "--from" not in rest and not re.search(r"\b(https?|git)://|git@", rest)
+        return False
+
+
 class Running:
     """A buildx build under way: its log streams to the sink from a helper thread."""
 
@@ -207,17 +299,35 @@ class Running:
         self._proc, self._work, self._iidfile = proc, work, iidfile
         self._labels, self._log, self._what = dict(labels), log, what
         self.tail: deque[str] = deque(maxlen=25)
+        self._watch = ExportWatch()
+        self._exported: list[str] = []
+        self._milestone = threading.Event()  # the image exported while buildx works, or EOF
         self._reader = threading.Thread(target=self._read, name="immu-buildx-log", daemon=True)
         start_helper(self._reader)
 
     def _read(self) -> None:
         assert self._proc.stdout is not None
-        for line in self._proc.stdout:
-            self.tail.append(line.rstrip("\n"))
-            self._log(line)
+        try:
+            for line in self._proc.stdout:
+                self.tail.append(line.rstrip("\n"))
+                self._log(line)
+                if not self._milestone.is_set() and self._watch.feed(line):
+                    self._exported = self._watch.ids
+                    self._milestone.set()
+        finally:
+            self._milestone.set()
 
-    def wait(self, client: docker.DockerClient) -> BuiltImage:
-        """The built image (a failure names the failing step); a cancel stops the build."""
+    def exported(self) -> list[str]:
+        """Wait until the image is in the engine's store while buildx still works (exporting
+        the cache): what the export named it. [] when buildx ended first (nothing followed
+        the export, or the build failed): then ``wait`` gives the image."""
+        self._milestone.wait()
+        return list(self._exported)
+
+    def wait(self, client: docker.DockerClient, *, known: str | None = None) -> BuiltImage:
+        """The built image (a failure names the failing step); a cancel stops the build.
+        ``known``: the engine's ID for what ``exported`` named (no need to ask again when
+        buildx reports the same)."""
         try:
             code = self._proc.wait()
             self._reader.join()
@@ -229,7 +339,7 @@ class Running:
             if code != 0:
                 raise BuildFailed(f"building {self._what} failed: {_failure(tail)}\n" +
                                   "\n".join(tail[-10:]))
-            image_id = _engine_id(client, self._iidfile)
+            image_id = _engine_id(client, self._iidfile, known)
         finally:
             self._work.cleanup()
         if not image_id:
@@ -245,17 +355,20 @@ class Running:
         self._work.cleanup()
 
 
-def _engine_id(client: docker.DockerClient, iidfile: Path) -> str:
+def _engine_id(client: docker.DockerClient, iidfile: Path, known: str | None = None) -> str:
     """The engine's own ID of the built image. buildx's iidfile names the config digest, but
-    the containerd store knows an image by its manifest (or index) digest: ask the engine."""
+    the containerd store knows an image by its manifest (or index) digest: ask the engine
+    (unless ``known``, an ID it gave for this build's export, is among them)."""
     from immu_action.adapters.docker import engine
 
     meta_file = iidfile.with_name("metadata.json")
     meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
-    return engine.known_id(client, [
-        iidfile.read_text().strip() if iidfile.exists() else "",
-        str(meta.get("containerimage.digest", "")),
-        str(meta.get("containerimage.config.digest", ""))])
+    candidates = [iidfile.read_text().strip() if iidfile.exists() else "",
+                  str(meta.get("containerimage.digest", "")),
+                  str(meta.get("containerimage.config.digest", ""))]
+    if known and known in candidates:
+        return known
+    return engine.known_id(client, candidates)
 
 
 def _docker_config(work: Path, cache: Cache | None) -> dict[str, str]:
