@@ -219,12 +219,15 @@ class ExportWatch:
     _ORDER = ("exporting manifest list", "exporting manifest", "writing image")
     _INSTRUCTION = re.compile(r"^\[(?:[^\]]* )?\d+/\d+\] (\w+)(.*)$")
     _CONTEXT = re.compile(r"^transferring context: ([\d.]+)\s*([kMGT]?)B\b")
+    _FETCHED = re.compile(r"^(extracting )?sha256:[0-9a-f]{64}")
+    _OUTPUT = re.compile(r"^\d+\.\d+ ")
 
     def __init__(self) -> None:
         self._titles: dict[str, str] = {}
         self._lines: dict[str, list[str]] = {}
         self._export: str | None = None  # the export step's number, once it is DONE
         self._named: dict[str, str] = {}
+        self.decided = False  # a step followed the export: feed has given its answer
 
     @property
     def ids(self) -> list[str]:
@@ -232,8 +235,8 @@ class ExportWatch:
 
     def feed(self, line: str) -> bool:
         """True at the first line of a step that follows the finished image export, when a
-        push then is worth starting (see the class)."""
-        match = self._STEP.match(line.rstrip("\n"))
+        push then is worth starting (see the class); False from then on."""
+        match = None if self.decided else self._STEP.match(line.rstrip("\n"))
         if match is None:
             return False
         number, text = match.groups()
@@ -249,8 +252,10 @@ class ExportWatch:
             elif text.startswith("DONE"):
                 self._export = number
             return False
-        return (self._export is not None and number != self._export and bool(self._named)
-                and self.little_to_upload())
+        if self._export is None or number == self._export:
+            return False
+        self.decided = True
+        return bool(self._named) and self.little_to_upload()
 
     def little_to_upload(self) -> bool:
         """The registry cache was imported and only the context's files were made anew."""
@@ -270,14 +275,13 @@ class ExportWatch:
                 return False
         return imported and context <= self.SMALL_CONTEXT
 
-    @staticmethod
-    def _ran(lines: list[str]) -> bool:
+    @classmethod
+    def _ran(cls, lines: list[str]) -> bool:
         """Whether a step ran: neither CACHED nor only fetched from the imported cache."""
         if "CACHED" in lines:
             return False
-        fetched = any(re.match(r"(extracting )?sha256:[0-9a-f]{64}", x) for x in lines)
-        output = any(re.match(r"\d+\.\d+ ", x) for x in lines)
-        return output or not fetched
+        fetched = any(cls._FETCHED.match(x) for x in lines)
+        return not fetched or any(cls._OUTPUT.match(x) for x in lines)
 
     @staticmethod
     def _from_context(instruction: str, rest: str) -> bool:
@@ -311,7 +315,7 @@ class Running:
             for line in self._proc.stdout:
                 self.tail.append(line.rstrip("\n"))
                 self._log(line)
-                if not self._milestone.is_set() and self._watch.feed(line):
+                if not self._watch.decided and self._watch.feed(line):
                     self._exported = self._watch.ids
                     self._milestone.set()
         finally:
