@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from immu_action import output
 from immu_action.adapters import actions
-from immu_action.adapters.git import head_sha
+from immu_action.adapters.git import git_facts, head_sha
 from immu_action.adapters.signals import cancellable
 from immu_action.core.attestation import Shard
 from immu_action.core.context import GitHubContext
@@ -184,17 +184,20 @@ def _stages(client: _Engine, spec: Spec, opts: RunOptions, ctx: GitHubContext | 
             if opts.image is None:
                 p.stage = "build"
                 with output.fenced_group(f"Build {spec.image.repository}"):
+                    facts = git_facts(spec.path.parent)
+                    sha = ctx.sha if ctx else (facts.sha or "")
+                    tag = _staging_tag(spec, ctx, p, sha) if pushing else None
                     started = build_stage.start(
-                        spec, log=output.log_to_stderr, export_cache=pushing,
-                        engine_info=lambda: build_stage.engine_info(client))
+                        spec, log=output.log_to_stderr, export_cache=pushing, facts=facts,
+                        engine_info=lambda: build_stage.engine_info(client),
+                        also_tag=f"{spec.image.repository}:{tag}" if tag else None)
                     staging: _Staging | None = None
                     early: EarlyPush | None = None
                     try:
                         _check_suites(spec, opts)
-                        sha = ctx.sha if ctx else (started.sha or "")
-                        staging = _staging(spec, opts, ctx, p, sha) if pushing else None
+                        staging = _staging(spec, opts, p, tag) if tag else None
                         warm = _warm_services(client, spec, opts, durations)
-                        early = _push_early(client(), spec, started, staging)
+                        early = _push_early(client(), spec, opts, started, staging)
                         p.built = build_stage.finish(started, client(),
                                                      known=early.image_id if early else None)
                     except BaseException:
@@ -235,16 +238,25 @@ def _check_suites(spec: Spec, opts: RunOptions) -> None:
     select_suites(spec, opts.suites)
 
 
-def _staging(spec: Spec, opts: RunOptions, ctx: GitHubContext | None, p: _Progress,
-             sha: str) -> _Staging:
+def _staging_tag(spec: Spec, ctx: GitHubContext | None, p: _Progress, sha: str) -> str:
+    """The staging tag, rendered before the build starts (buildx names the image so)."""
+    from immu_action.stages.staging import staging_tag
+
+    try:
+        return staging_tag(spec, sha=sha, ctx=ctx)
+    except BaseException:
+        p.stage = "push"
+        raise
+
+
+def _staging(spec: Spec, opts: RunOptions, p: _Progress, tag: str) -> _Staging:
     """The staging tag, looked up while BuildKit works (a registry refusing the credentials
     fails the run now, not after the build)."""
     from immu_action.adapters.registry.promotion import Registries
-    from immu_action.stages.push import staging_holds, staging_tag
+    from immu_action.stages.staging import staging_holds
 
     registries = Registries(insecure=opts.insecure_registry)
     try:
-        tag = staging_tag(spec, sha=sha, ctx=ctx)
         holds = staging_holds(spec, tag, registries=registries)
     except BaseException:
         p.stage = "push"
@@ -252,15 +264,16 @@ def _staging(spec: Spec, opts: RunOptions, ctx: GitHubContext | None, p: _Progre
     return _Staging(tag=tag, holds=holds, registries=registries)
 
 
-def _push_early(client: docker.DockerClient, spec: Spec, started: build_stage.StartedBuild,
-                staging: _Staging | None) -> EarlyPush | None:
+def _push_early(client: docker.DockerClient, spec: Spec, opts: RunOptions,
+                started: build_stage.StartedBuild, staging: _Staging | None) -> EarlyPush | None:
     """The push, started while BuildKit still exports the registry cache (when it does)."""
     if staging is None or started.running is None:
         return None
     from immu_action.stages.push import push_while_built
 
     return push_while_built(client, spec, started.running, tag=staging.tag,
-                            holds=staging.holds, registries=staging.registries)
+                            holds=staging.holds, registries=staging.registries,
+                            insecure=opts.insecure_registry)
 
 
 def _pushed_before_failure(spec: Spec, staging: _Staging | None,

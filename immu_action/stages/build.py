@@ -13,7 +13,7 @@ from immu_action.adapters.docker import builder, probe
 from immu_action.adapters.docker.built import BuiltImage, LogSink
 from immu_action.adapters.git import git_facts
 from immu_action.adapters.signals import cancellable
-from immu_action.core.labels import oci_labels
+from immu_action.core.labels import GitFacts, oci_labels
 from immu_action.spec import Spec
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ class BuildResult:
     tag: str | None
     labels: dict[str, str]
     inline_cache: str | None = None  # the cache ref to point at the pushed image
+    also_tag: str | None = None  # a second name the build gave it (the staging tag)
 
 
 def created_time(commit_time: datetime | None, *, dirty: bool) -> datetime:
@@ -59,6 +60,7 @@ class StartedBuild:
     sha: str | None  # the commit built (git), None outside a checkout
     labels: dict[str, str]
     tag: str | None
+    also_tag: str | None  # given by buildx too (the legacy builder gives ``tag`` alone)
     cache: builder.Cache | None
     running: builder.Running | None
     log: LogSink
@@ -70,7 +72,8 @@ class StartedBuild:
 
 
 def start(spec: Spec, *, log: LogSink, engine_info: Callable[[], Mapping[str, Any]],
-          export_cache: bool = False) -> StartedBuild:
+          export_cache: bool = False, facts: GitFacts | None = None,
+          also_tag: str | None = None) -> StartedBuild:
     """Launch the build of the spec's image, labelled with OCI labels from git, and return
     at once (from the main thread); ``finish`` gives the image. ``engine_info``: the
     engine's ``/info``, asked only when the cache mode depends on the image store.
@@ -80,9 +83,10 @@ def start(spec: Spec, *, log: LogSink, engine_info: Callable[[], Mapping[str, An
     store, inline in the image on the classic one (``BuildResult.inline_cache``: the push
     stage then points the cache tag at the pushed image). Without buildx nothing starts
     here (the engine API's builder runs in ``finish``), but a Dockerfile that needs
-    BuildKit is refused at once.
+    BuildKit is refused at once. ``facts``: the checkout's, if the caller has them;
+    ``also_tag``: a second name buildx gives the image (the run's staging tag).
     """
-    facts = git_facts(spec.path.parent)
+    facts = facts or git_facts(spec.path.parent)
     created = created_time(facts.commit_time, dirty=facts.dirty)
     labels = oci_labels(facts, created=created)
     tag = local_tag(spec, facts.sha)
@@ -91,8 +95,8 @@ def start(spec: Spec, *, log: LogSink, engine_info: Callable[[], Mapping[str, An
     buildx = builder.find_buildx()
     if buildx is None:
         builder.refuse_without_buildkit(spec.image.build, "image")
-        return StartedBuild(spec=spec, sha=facts.sha, labels=labels, tag=tag, cache=None,
-                            running=None, log=log)
+        return StartedBuild(spec=spec, sha=facts.sha, labels=labels, tag=tag, also_tag=None,
+                            cache=None, running=None, log=log)
     ref = spec.image.build.cache
     cache = None
     if ref is not None:
@@ -101,9 +105,10 @@ def start(spec: Spec, *, log: LogSink, engine_info: Callable[[], Mapping[str, An
         cache = builder.Cache(ref=ref, export=export_cache, mode=mode)
     running = builder.start(buildx, spec.image.build, labels=labels, tag=tag, log=log,
                             what="image", cache=cache,
-                            epoch=int(created.timestamp()) if reproducible else None)
-    return StartedBuild(spec=spec, sha=facts.sha, labels=labels, tag=tag, cache=cache,
-                        running=running, log=log)
+                            epoch=int(created.timestamp()) if reproducible else None,
+                            also_tag=also_tag)
+    return StartedBuild(spec=spec, sha=facts.sha, labels=labels, tag=tag, also_tag=also_tag,
+                        cache=cache, running=running, log=log)
 
 
 def finish(started: StartedBuild, client: docker.DockerClient, *,
@@ -119,7 +124,7 @@ def finish(started: StartedBuild, client: docker.DockerClient, *,
     inline = cache.ref if cache is not None and cache.export and cache.mode == "inline" \
         else None
     return BuildResult(image_id=built.image_id, tag=started.tag, labels=dict(built.labels),
-                       inline_cache=inline)
+                       inline_cache=inline, also_tag=started.also_tag)
 
 
 def build(client: docker.DockerClient, spec: Spec, *, log: LogSink,

@@ -3,7 +3,6 @@ and from then on named by digest only."""
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 
 import docker
@@ -15,32 +14,11 @@ from immu_action.adapters.docker.built import LogSink
 from immu_action.adapters.registry.client import RegistryClient
 from immu_action.adapters.registry.promotion import Registries, promote
 from immu_action.adapters.registry.verify import verify_pushed
-from immu_action.core.context import GitHubContext
 from immu_action.core.manifests import INDEX_TYPES, MANIFEST_TYPES, config_digest
 from immu_action.core.references import parse_reference
-from immu_action.core.tags import ref_info, render_tags, tag_problem
 from immu_action.errors import BadInput, ImmuError, PolicyRefused, RegistryError
-from immu_action.spec import PromoteSpec, Spec
+from immu_action.spec import Spec
 from immu_action.stages.build import BuildResult
-
-
-def staging_tag(spec: Spec, *, sha: str, ctx: GitHubContext | None) -> str:
-    """``<promote.staging-tag>-<run id>.<attempt>`` (``-local-<random>`` off Actions): a tag
-    of this push alone, which no promotion template renders and no later push reuses."""
-    template = (spec.promote or PromoteSpec()).staging_tag
-    if not sha:
-        raise BadInput("pushing needs a commit: run inside a git checkout (or GitHub Actions)")
-    rendered = render_tags([template], ref_info(ctx.ref if ctx else "", sha))
-    if not rendered.tags:
-        reason = "; ".join(r for _, r in rendered.skipped)
-        raise BadInput(f"{spec.path}: promote.staging-tag {template!r} cannot render: {reason}")
-    run = f"{ctx.run_id}.{ctx.run_attempt or 1}" if ctx and ctx.run_id \
-        else f"local-{secrets.token_hex(4)}"
-    tag = f"{rendered.tags[0]}-{run}"
-    problem = tag_problem(tag)
-    if problem:
-        raise BadInput(f"{spec.path}: promote.staging-tag {template!r} renders {problem}")
-    return tag
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,13 +31,6 @@ class Pushed:
     tag: str
 
 
-def staging_holds(spec: Spec, tag: str, *, registries: Registries) -> str | None:
-    """The digest the registry holds under the staging ``tag`` (None: the tag is free). Asked
-    while the image builds: a registry that refuses the credentials fails the run then."""
-    ref = parse_reference(f"{spec.image.repository}:{tag}")
-    return registries.get(ref.host).head_manifest(ref.repository, tag)
-
-
 def push_image(client: docker.DockerClient, spec: Spec, built: BuildResult, *, tag: str,
                holds: str | None, insecure: bool, registries: Registries,
                early: EarlyPush | None = None) -> Pushed:
@@ -69,11 +40,11 @@ def push_image(client: docker.DockerClient, spec: Spec, built: BuildResult, *, t
     already holds this very image (the same run pushed again, as ``act`` numbers every run 1)
     is pushed again; one holding another image refuses the push. ``holds``: what the run's
     ``staging_holds`` found there (None: nothing). ``early``: the push ``push_while_built``
-    made of this image while BuildKit exported its cache (its log is shown now, its
-    failure raised now); one of another image is pushed over (the tag is this run's own).
+    made (and verified) of this image while BuildKit exported its cache (its log is shown
+    now, its failure raised now); one of another image is pushed over (the tag is this
+    run's own).
     """
     repository = spec.image.repository
-    registry = registries.get(parse_reference(repository).host)
     title = f"Push {repository}:{tag}"
     if early is not None and early.image_id == built.image_id:
         with output.fenced_group(title):
@@ -82,39 +53,47 @@ def push_image(client: docker.DockerClient, spec: Spec, built: BuildResult, *, t
                 output.log_to_stderr(line)
         if early.error is not None:
             raise early.error
-        engine_digest = early.engine_digest
+        assert early.pushed is not None
+        pushed = early.pushed
     else:
         with output.fenced_group(title):
             if early is not None:
                 output.log_to_stderr(f"the image pushed during the build ({early.image_id}) "
                                      f"is not the one built: pushing {built.image_id}\n")
-            engine_digest = _send(client, repository, tag, built.image_id, holds=holds,
-                                  registry=registry, log=output.log_to_stderr)
-    pushed = verify_pushed(repository, tag, built.image_id, insecure=insecure, client=registry)
-    if pushed.manifest_digest != engine_digest:
-        output.log_to_stderr(f"note: engine reported {engine_digest}, registry serves "
-                             f"{pushed.manifest_digest} (the registry's is used)\n")
-    # From here on the image is named by digest only; resolve it to the engine's image ID.
-    with output.untrusted_output():
-        image_id = engine.ensure_image(client, f"{repository}@{pushed.manifest_digest}",
-                                       what="image under test", log=output.log_to_stderr)
+            # The build named the image with the staging tag, unless the push is over one
+            # made during the build (that name went to what the export gave then).
+            named = early is None and built.also_tag == f"{repository}:{tag}"
+            pushed = _send(client, repository, tag, built.image_id, holds=holds,
+                           registry=registries.get(parse_reference(repository).host),
+                           insecure=insecure, named=named, log=output.log_to_stderr)
     if built.inline_cache:
-        _point_cache(built.inline_cache, f"{repository}@{pushed.manifest_digest}", insecure)
-    kind = "index" if pushed.media_type in INDEX_TYPES else "manifest"
-    return Pushed(digest=pushed.manifest_digest, kind=kind, image_id=image_id, tag=tag)
+        _point_cache(built.inline_cache, f"{repository}@{pushed.digest}", insecure)
+    return pushed
 
 
 def _send(client: docker.DockerClient, repository: str, tag: str, image_id: str, *,
-          holds: str | None, registry: RegistryClient, log: LogSink) -> str:
-    """Tag ``image_id`` ``repository:tag`` and push it through the engine (refused when the
-    tag holds another image): the manifest digest the engine reports."""
+          holds: str | None, registry: RegistryClient, insecure: bool, named: bool,
+          log: LogSink) -> Pushed:
+    """Tag ``image_id`` ``repository:tag`` (unless the engine has it ``named`` so: the build
+    did it) and push it through the engine (refused when the tag holds another image), then
+    verify it in the registry and name it by digest: the pushed image, its engine ID."""
     if holds is not None and not _holds(registry, parse_reference(repository).repository,
                                         holds, image_id):
         raise PolicyRefused(f"{repository}:{tag} already exists (at {holds}, another "
                             "image): a push never moves a tag; give promote.staging-tag "
                             "a prefix of its own")
-    engine.tag(client, image_id, f"{repository}:{tag}")
-    return push.push(client, repository, tag, auth=push.auth_from_env(), log=log)
+    if not named:
+        engine.tag(client, image_id, f"{repository}:{tag}")
+    engine_digest = push.push(client, repository, tag, auth=push.auth_from_env(), log=log)
+    verified = verify_pushed(repository, tag, image_id, insecure=insecure, client=registry)
+    if verified.manifest_digest != engine_digest:
+        log(f"note: engine reported {engine_digest}, registry serves "
+            f"{verified.manifest_digest} (the registry's is used)\n")
+    # From here on the image is named by digest only; resolve it to the engine's image ID.
+    engine_id = engine.ensure_image(client, f"{repository}@{verified.manifest_digest}",
+                                    what="image under test", log=log)
+    kind = "index" if verified.media_type in INDEX_TYPES else "manifest"
+    return Pushed(digest=verified.manifest_digest, kind=kind, image_id=engine_id, tag=tag)
 
 
 @dataclass(kw_only=True)
@@ -122,18 +101,20 @@ class EarlyPush:
     """The push of an image made while its build still ran (BuildKit exporting the cache)."""
 
     image_id: str
-    engine_digest: str = ""
+    pushed: Pushed | None = None  # verified in the registry, named by digest
     log: list[str] = field(default_factory=list)
     error: ImmuError | None = None  # raised when the run reaches its push stage
 
 
 def push_while_built(client: docker.DockerClient, spec: Spec, running: Running, *,
-                     tag: str, holds: str | None, registries: Registries) -> EarlyPush | None:
+                     tag: str, holds: str | None, registries: Registries,
+                     insecure: bool) -> EarlyPush | None:
     """Once ``running`` has put the image in the engine's store and goes on to export the
-    build cache, push the image under the staging ``tag`` meanwhile (the push no longer
-    waits for the cache export). None when buildx ended first, or the engine does not know
-    the exported image: ``push_image`` then pushes as usual. The push's log is kept for
-    ``push_image`` (the build's log is still streaming), and so is its failure."""
+    build cache, push the image under the staging ``tag`` (which the build named it) and
+    verify it meanwhile: nothing of the push waits for the cache export. None when buildx
+    ended first, or the engine does not know the exported image: ``push_image`` then pushes
+    as usual. The push's log is kept for ``push_image`` (the build's log is still
+    streaming), and so is its failure."""
     named = running.exported()
     try:
         image_id = engine.known_id(client, named) if named else ""
@@ -144,9 +125,10 @@ def push_while_built(client: docker.DockerClient, spec: Spec, running: Running, 
     early = EarlyPush(image_id=image_id)
     repository = spec.image.repository
     try:
-        early.engine_digest = _send(client, repository, tag, image_id, holds=holds,
-                                    registry=registries.get(parse_reference(repository).host),
-                                    log=early.log.append)
+        early.pushed = _send(client, repository, tag, image_id, holds=holds,
+                             registry=registries.get(parse_reference(repository).host),
+                             insecure=insecure, named=running.named(f"{repository}:{tag}"),
+                             log=early.log.append)
     except ImmuError as e:
         early.error = e
     return early

@@ -216,7 +216,8 @@ def test_a_fresh_engine_rebuilds_from_the_registry_cache(
 # buildx, watched: the real one runs to its end, then its log is replayed up to the cache
 # export's first line, where the "buildx" the run sees waits (WATCH_WAIT s at most) for a
 # staging tag to appear in the registry, and says in WATCH_REPORT which did. WATCH_SWAP: the
-# export names another image; WATCH_FAIL: the build then fails (in its cache export).
+# export names another image; WATCH_FAIL: the build then fails (in its cache export);
+# WATCH_RELEASE: then buildx also waits (60 s at most) for that file to exist.
 WATCHED_BUILDX = """#!{python} -I
 import base64, json, os, re, subprocess, sys, time, urllib.error, urllib.request
 env = os.environ
@@ -247,6 +248,10 @@ while not seen and time.monotonic() < deadline:
     time.sleep(0.1)
 with open(env["WATCH_REPORT"], "w") as f:
     json.dump(seen, f)
+deadline = time.monotonic() + 60
+while env.get("WATCH_RELEASE") and not os.path.exists(env["WATCH_RELEASE"]) \
+        and time.monotonic() < deadline:
+    time.sleep(0.05)
 if env.get("WATCH_FAIL"):
     print("ERROR: failed to solve: exporting cache: the registry went away", flush=True)
     sys.exit(1)
@@ -365,6 +370,56 @@ def test_a_push_made_during_the_cache_export_is_checked_against_the_build(
                "registry went away" in err, err[-3000:]
         assert f"{repository}:{seen[0]} was pushed before the build ended" in err
     assert_clean(containerd_engine)
+
+
+def test_the_build_names_the_staging_tag_and_the_push_is_verified_during_the_cache_export(
+        tmp_path: Path, containerd_engine: Engine, registry: Registry,  # noqa: F811
+        registry_env: None, capsys: pytest.CaptureFixture[str],  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """buildx gives the image the staging tag itself (the push makes no tag call), and the
+    early push is verified in the registry and named by digest before the cache export
+    ends: after buildx, nothing of the push is left to do."""
+    from immu_action.adapters.registry.promotion import Registries
+    from immu_action.spec import load_spec
+    from immu_action.stages import build as build_stage
+    from immu_action.stages.push import push_image, push_while_built
+
+    repository = f"{registry.host}/immu-it/early-{uuid.uuid4().hex[:12]}"
+    work = tmp_path / "project"
+    work.mkdir()
+    spec_path = layered_project(work, repository)
+    client = containerd_engine.client
+    fresh(containerd_engine, repository)
+    code, _, err = run(["run", "-f", str(spec_path), "--push", "--json"], capsys)
+    assert code == 0, err
+    release = tmp_path / "release"
+    watch_buildx(tmp_path, containerd_engine, registry, repository, monkeypatch,
+                 release=str(release))
+    fresh(containerd_engine, repository)
+    (work / "app.txt").write_text("version 2\n")
+    commit(work, "app change")
+    spec, tag = load_spec(spec_path), f"immu-staging-{uuid.uuid4().hex[:8]}"
+    started = build_stage.start(spec, log=lambda _: None, export_cache=True,
+                                engine_info=lambda: build_stage.engine_info(lambda: client),
+                                also_tag=f"{repository}:{tag}")
+    assert started.running is not None
+    try:
+        exported = started.running.exported()
+        named = client.images.get(f"{repository}:{tag}").id  # named by buildx, not by us
+        assert named in exported
+        early = push_while_built(client, spec, started.running, tag=tag, holds=None,
+                                 registries=Registries(), insecure=False)
+        assert early is not None and early.error is None, early
+        assert early.pushed is not None  # verified while buildx is held in its cache export
+        assert started.running._proc.poll() is None
+        served = registry.client().get_manifest(repository.split("/", 1)[1], tag)
+        assert early.pushed.digest == served.digest == named == early.pushed.image_id
+    finally:
+        release.touch()
+    built = build_stage.finish(started, client, known=early.image_id)
+    assert built.image_id == named and built.also_tag == f"{repository}:{tag}"
+    assert push_image(client, spec, built, tag=tag, holds=None, insecure=False,
+                      registries=Registries(), early=early) == early.pushed
 
 
 def test_target_args_labels_and_a_reproducible_created_time_with_buildkit(

@@ -198,3 +198,22 @@ def test_nothing_is_seen_when_nothing_follows_the_export() -> None:
     """Inline cache or none: buildx ends with the export."""
     log = FRESH_REBUILD[:FRESH_REBUILD.index("#16 exporting cache")]
     assert watched(log)[1] is None
+
+
+def test_the_export_says_which_names_it_gave() -> None:
+    """Each ``--tag``, as buildx's export reports it (the push then needs no tag call)."""
+    first = "127.0.0.1:45385/bench/ours:sha-8553c5376cf539ea4688f28d1ba8ea00f52bddc7"
+    second = "127.0.0.1:45385/bench/ours:immu-staging-1"
+    log = FRESH_REBUILD.replace(f"#15 naming to {first} done\n",
+                                f"#15 naming to {first} done\n#15 naming to {second} done\n")
+    watch = ExportWatch()
+    assert any(watch.feed(line) for line in log.splitlines(keepends=True))
+    assert watch.names == [first, second]
+
+
+def test_a_second_tag_names_the_image_too(tmp_path: Path) -> None:
+    spec = BuildSpec(context=tmp_path, build_args={}, labels={})
+    cmd = command("/bin/buildx", spec, labels={}, tag="r.test/a:sha-1", iidfile=tmp_path / "i",
+                  cache=None, epoch=None, also_tag="r.test/a:staging-1")
+    tags = [cmd[i + 1] for i, word in enumerate(cmd) if word == "--tag"]
+    assert tags == ["r.test/a:sha-1", "r.test/a:staging-1"]

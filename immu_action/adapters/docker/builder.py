@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from immu_action.adapters.docker.built import BuildFailed, BuiltImage, LogSink
 from immu_action.adapters.registry.auth import docker_config_path, read_docker_config
 from immu_action.adapters.signals import start_helper
+from immu_action.core.references import parse_reference
 from immu_action.errors import BadInput, Cancelled, EngineError
 from immu_action.spec import BuildSpec
 
@@ -139,7 +140,8 @@ def _secret_args(spec: BuildSpec) -> list[str]:
 
 
 def command(buildx: str, spec: BuildSpec, *, labels: Mapping[str, str], tag: str | None,
-            iidfile: Path, cache: Cache | None, epoch: int | None) -> list[str]:
+            iidfile: Path, cache: Cache | None, epoch: int | None,
+            also_tag: str | None = None) -> list[str]:
     """The buildx command line (no secret value in it: secrets are named by env or file).
     The image goes to the engine's store only: the push stage pushes it through the engine.
     (Pushing in the build pushes twice with the docker driver: BuildKit pushes, then buildx
@@ -149,8 +151,9 @@ def command(buildx: str, spec: BuildSpec, *, labels: Mapping[str, str], tag: str
            "--file", str(spec.context / spec.dockerfile)]
     if spec.target:
         cmd += ["--target", spec.target]
-    if tag:
-        cmd += ["--tag", tag]
+    for name in (tag, also_tag):
+        if name:
+            cmd += ["--tag", name]
     for key, value in spec.build_args.items():
         cmd += ["--build-arg", f"{key}={value}"]
     if epoch is not None:  # BuildKit stamps the config and history with it: reproducible IDs
@@ -167,9 +170,10 @@ def command(buildx: str, spec: BuildSpec, *, labels: Mapping[str, str], tag: str
 
 def start(buildx: str, spec: BuildSpec, *, labels: Mapping[str, str], tag: str | None,
           log: LogSink, what: str = "image", cache: Cache | None = None,
-          epoch: int | None = None) -> Running:
+          epoch: int | None = None, also_tag: str | None = None) -> Running:
     """Launch buildx for ``spec`` and return at once; ``Running.wait`` gives the image. Call
-    it from the main thread: buildx dies with the thread that launched it."""
+    it from the main thread: buildx dies with the thread that launched it. ``also_tag``: a
+    second name for the image (the run's staging tag: its push then needs no tag call)."""
     dockerfile = spec.context / spec.dockerfile
     if not dockerfile.is_file():
         raise BadInput(f"{what}: Dockerfile {dockerfile} does not exist")
@@ -177,7 +181,7 @@ def start(buildx: str, spec: BuildSpec, *, labels: Mapping[str, str], tag: str |
     try:
         iidfile = Path(work.name) / "iid"
         cmd = command(buildx, spec, labels=labels, tag=tag, iidfile=iidfile, cache=cache,
-                      epoch=epoch)
+                      epoch=epoch, also_tag=also_tag)
         env = {**os.environ, **_BUILDX_ENV, **_docker_config(Path(work.name), cache)}
         try:
             # In immu's process group (the runner's signals reach it too) and killed with
@@ -216,6 +220,7 @@ class ExportWatch:
     _STEP = re.compile(r"^#(\d+) (.*)$")
     _NAMED = re.compile(r"^(exporting manifest list|exporting manifest|writing image) "
                         r"(sha256:[0-9a-f]{64})\b")
+    _NAMING = re.compile(r"^naming to (\S+) done$")
     _ORDER = ("exporting manifest list", "exporting manifest", "writing image")
     _INSTRUCTION = re.compile(r"^\[(?:[^\]]* )?\d+/\d+\] (\w+)(.*)$")
     _CONTEXT = re.compile(r"^transferring context: ([\d.]+)\s*([kMGT]?)B\b")
@@ -227,6 +232,7 @@ class ExportWatch:
         self._lines: dict[str, list[str]] = {}
         self._export: str | None = None  # the export step's number, once it is DONE
         self._named: dict[str, str] = {}
+        self.names: list[str] = []  # the names the export gave the image (as buildx says)
         self.decided = False  # a step followed the export: feed has given its answer
 
     @property
@@ -246,9 +252,11 @@ class ExportWatch:
         else:
             self._lines[number].append(text)
         if self._titles[number] == "exporting to image":
-            named = self._NAMED.match(text)
+            named, naming = self._NAMED.match(text), self._NAMING.match(text)
             if named:
                 self._named[named.group(1)] = named.group(2)
+            elif naming:
+                self.names.append(naming.group(1))
             elif text.startswith("DONE"):
                 self._export = number
             return False
@@ -327,6 +335,15 @@ class Running:
         the export, or the build failed): then ``wait`` gives the image."""
         self._milestone.wait()
         return list(self._exported)
+
+    def named(self, name: str) -> bool:
+        """Whether the export that ``exported`` waited for gave the image ``name`` (buildx's
+        log says so; Docker Hub's short names compare as their long ones)."""
+        try:
+            wanted = parse_reference(name)
+            return any(parse_reference(n) == wanted for n in self._watch.names)
+        except BadInput:
+            return False
 
     def wait(self, client: docker.DockerClient, *, known: str | None = None) -> BuiltImage:
         """The built image (a failure names the failing step); a cancel stops the build.
