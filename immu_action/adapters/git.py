@@ -26,13 +26,24 @@ def head_sha(cwd: Path, env: Mapping[str, str] | None = None) -> str | None:
 
 def _git_all(cwd: Path, *commands: tuple[str, ...]) -> list[str | None]:
     """``_git`` for each of ``commands``, run at once (git's start-up is most of each)."""
-    procs: list[subprocess.Popen[str] | None] = []
+    return _outputs(_launch(cwd, commands))
+
+
+_Procs = list["subprocess.Popen[str] | None"]
+
+
+def _launch(cwd: Path, commands: tuple[tuple[str, ...], ...]) -> _Procs:
+    procs: _Procs = []
     for args in commands:
         try:
             procs.append(subprocess.Popen(["git", *args], cwd=cwd, stdout=subprocess.PIPE,
                                           stderr=subprocess.DEVNULL, text=True))
         except OSError:
             procs.append(None)
+    return procs
+
+
+def _outputs(procs: _Procs) -> list[str | None]:
     found: list[str | None] = []
     for proc in procs:
         if proc is None:
@@ -49,13 +60,25 @@ def _git_all(cwd: Path, *commands: tuple[str, ...]) -> list[str | None]:
     return found
 
 
+_FACTS = (("rev-parse", "HEAD"), ("remote", "get-url", "origin"),
+          ("describe", "--tags", "--exact-match", "HEAD"),
+          ("status", "--porcelain", "--untracked-files=no"), ("log", "-1", "--format=%cI", "HEAD"))
+_asked: dict[Path, _Procs] = {}
+
+
+def ask_facts_ahead(cwd: Path) -> None:
+    """Start the git commands of ``git_facts(cwd)`` now: that call then only collects their
+    output (they run while the rest of immu is imported). Never collected, they just end."""
+    _asked[cwd.resolve()] = _launch(cwd, _FACTS)
+
+
 def git_facts(cwd: Path, env: Mapping[str, str] | None = None) -> GitFacts:
-    """Commit, remote, version and dirtiness of the checkout at ``cwd`` (None where unknown)."""
+    """Commit, remote, version and dirtiness of the checkout at ``cwd`` (None where unknown);
+    from the commands ``ask_facts_ahead`` started for ``cwd``, if it did."""
     env = os.environ if env is None else env
-    sha, remote, version, status, when = _git_all(
-        cwd, ("rev-parse", "HEAD"), ("remote", "get-url", "origin"),
-        ("describe", "--tags", "--exact-match", "HEAD"),
-        ("status", "--porcelain", "--untracked-files=no"), ("log", "-1", "--format=%cI", "HEAD"))
+    asked = _asked.pop(cwd.resolve(), None)
+    sha, remote, version, status, when = _outputs(asked if asked is not None
+                                                  else _launch(cwd, _FACTS))
     sha = sha or env.get("GITHUB_SHA")
     if env.get("GITHUB_SERVER_URL") and env.get("GITHUB_REPOSITORY"):
         remote = f"{env['GITHUB_SERVER_URL']}/{env['GITHUB_REPOSITORY']}"

@@ -83,8 +83,12 @@ def spec_from(args: argparse.Namespace) -> Spec:
     """Load the spec named by ``-f`` (or ``$IMMU_SPEC``)."""
     from immu_action.spec import load_spec  # lazily: `immu report` must start fast
 
-    path = args.file if args.file != "immu.yml" else env_default("IMMU_SPEC", "immu.yml")
-    return load_spec(Path(path))
+    return load_spec(spec_path(args))
+
+
+def spec_path(args: argparse.Namespace) -> Path:
+    """The spec's path: ``-f``, else ``$IMMU_SPEC``, else ``immu.yml``."""
+    return Path(args.file if args.file != "immu.yml" else env_default("IMMU_SPEC", "immu.yml"))
 
 
 def suites_from(args: argparse.Namespace) -> list[str] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from dataclasses import replace
 from typing import Any
 
@@ -12,7 +13,7 @@ from immu_action.core.policy import SWITCHES, Switch
 from immu_action.core.sharding import parse_shard
 from immu_action.core.summary import CHECK_RUN_NAME
 from immu_action.core.timings import timings_line
-from immu_action.errors import BadInput, ExitCode
+from immu_action.errors import BadInput, ExitCode, ImmuError
 from immu_action.output import emit_json, say
 
 
@@ -68,6 +69,22 @@ def _partial_exit(result: Any, mode: str, policy: common.FailOn) -> int:
     return 0 if passed else common.exit_code(result, policy)
 
 
+def _ask_ahead(args: argparse.Namespace) -> None:
+    """What launching the build needs of git and of the engine (its image store), asked
+    now: the answers arrive while the pipeline and the spec's checks are imported."""
+    from immu_action.adapters import git
+    from immu_action.adapters.docker import probe
+
+    mode = args.mode or common.env_default("IMMU_MODE", "run")
+    if mode == "gather" or args.image or common.env_default("IMMU_IMAGE", ""):
+        return  # nothing is built
+    git.ask_facts_ahead(common.spec_path(args).parent)
+    # Bad input here (IMMU_PUSH, a docker context) is said, with its fix, where it is used.
+    with contextlib.suppress(ImmuError):
+        if _switch(args.push, "IMMU_PUSH") != "false":  # the cache mode depends on the store
+            probe.ask_info_ahead(probe.engine_host())
+
+
 def _switch(value: str | None, env: str) -> Switch:
     chosen = value or common.env_default(env, "auto")
     if chosen not in SWITCHES:
@@ -77,6 +94,7 @@ def _switch(value: str | None, env: str) -> Switch:
 
 def run(args: argparse.Namespace) -> int:
     """Run the whole flow; the outcome goes to stderr (and stdout with --json)."""
+    _ask_ahead(args)
     from immu_action import run as pipeline
 
     spec = common.spec_from(args)

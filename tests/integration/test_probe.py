@@ -129,3 +129,29 @@ def test_a_socket_that_does_not_speak_http_is_asked_again_then_one_clear_error(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_an_answer_asked_ahead_is_the_next_one_taken_once(flaky: tuple[_Flaky, str]) -> None:
+    """``immu run`` asks before it imports the pipeline; the build's question takes that
+    answer (no second request), and a later question asks the engine again."""
+    server, host = flaky
+    server.answers = [(200, CONTAINERD.encode())]
+    probe.ask_info_ahead(host)
+    info = probe.engine_info(host)
+    assert info is not None and probe.store_is_containerd(info) and server.asked == 1
+    probe.engine_info(host)
+    assert server.asked == 2
+
+
+def test_an_answer_asked_ahead_of_another_engine_is_not_taken(
+        flaky: tuple[_Flaky, str], tmp_path: Path) -> None:
+    server, host = flaky
+    server.answers = [(200, CONTAINERD.encode())]
+    probe.ask_info_ahead(f"unix://{tmp_path}/absent.sock")
+    assert probe.engine_info(host) is not None and server.asked == 1
+
+
+def test_an_error_asked_ahead_is_raised_where_the_answer_is_wanted(tmp_path: Path) -> None:
+    probe.ask_info_ahead(f"unix://{tmp_path}/absent.sock")  # raises nothing here
+    with pytest.raises(EngineError, match=r"no Docker engine answers at unix://.*absent.sock"):
+        probe.engine_info(f"unix://{tmp_path}/absent.sock")

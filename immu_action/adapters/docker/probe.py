@@ -14,11 +14,13 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from immu_action.adapters.registry.auth import docker_config_path, read_docker_config
+from immu_action.adapters.signals import start_helper
 from immu_action.errors import BadInput, EngineError
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
@@ -97,9 +99,50 @@ def _get(path: str, resource: str, timeout_s: float) -> tuple[int, bytes]:
     return int(status[1]), body
 
 
+class _Asked:
+    """``engine_info(host)`` asked in a helper thread: its answer, or its error, on demand."""
+
+    def __init__(self, host: str | None) -> None:
+        self.host = host
+        self._answer: dict[str, Any] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._ask, name="immu-engine-info", daemon=True)
+        start_helper(self._thread)
+
+    def _ask(self) -> None:
+        try:
+            self._answer = _info(self.host, timeout_s=INFO_TIMEOUT_S)
+        except BaseException as e:  # raised where the answer is wanted
+            self._error = e
+
+    def answer(self) -> dict[str, Any] | None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._answer
+
+
+_asked: list[_Asked] = []
+
+
+def ask_info_ahead(host: str | None) -> None:
+    """Start asking the engine's ``/info`` now (a helper thread): the next ``engine_info``
+    of ``host`` takes that answer (or raises its error), so the question costs nothing of
+    the time before buildx starts. Not asking it at all wastes one request, nothing else."""
+    _asked[:] = [_Asked(host)]
+
+
 def engine_info(host: str | None, *, timeout_s: float = INFO_TIMEOUT_S) -> dict[str, Any] | None:
     """The engine's ``/info`` when it listens on a Unix socket (None for other hosts, which
-    docker-py serves). A socket nobody answers on is retried, then an ``EngineError``."""
+    docker-py serves). A socket nobody answers on is retried, then an ``EngineError``. An
+    answer ``ask_info_ahead`` asked for (of this host) is taken, once."""
+    asked = _asked.pop() if _asked else None
+    if asked is not None and asked.host == host:
+        return asked.answer()
+    return _info(host, timeout_s=timeout_s)
+
+
+def _info(host: str | None, *, timeout_s: float) -> dict[str, Any] | None:
     path = unix_socket(host)
     if path is None:
         return None
