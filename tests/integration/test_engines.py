@@ -422,6 +422,35 @@ def test_the_build_names_the_staging_tag_and_the_push_is_verified_during_the_cac
                       registries=Registries(), early=early) == early.pushed
 
 
+@pytest.mark.parametrize("chosen", [None, "150"])
+def test_buildx_prints_its_log_as_it_goes_unless_the_user_chose_a_rate(
+        tmp_path: Path, containerd_engine: Engine, capsys: pytest.CaptureFixture[str],  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch, chosen: str | None) -> None:
+    """buildx's plain log every 25 ms, not in 100 ms bursts (the export is seen when it
+    ends, so the push can start then); a rate the user set stays theirs."""
+    rate = tmp_path / "rate"
+    wrapper = tmp_path / "buildx"
+    wrapper.write_text(f'#!/bin/sh\nprintf %s "${{TTY_DISPLAY_RATE-unset}}" > {rate}\n'
+                       f'exec {containerd_engine.env["IMMU_BUILDX"]} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("IMMU_BUILDX", str(wrapper))
+    if chosen:
+        monkeypatch.setenv("TTY_DISPLAY_RATE", chosen)
+    else:
+        monkeypatch.delenv("TTY_DISPLAY_RATE", raising=False)
+    spec = project(tmp_path, f"FROM {BUSYBOX}\nRUN echo built > /built\n", """\
+        version: 1
+        image: {repository: local/immu-rate}
+        tests:
+          built: {command: [test, -f, /built], junit: false}
+        """)
+    code, _, err = run(["run", "-f", str(spec), "--no-push", "--json"], capsys)
+    assert code == 0, err
+    assert rate.read_text() == (chosen or "25")
+    assert "#1 [internal] load build definition from Dockerfile" in err
+    assert_clean(containerd_engine)
+
+
 def test_target_args_labels_and_a_reproducible_created_time_with_buildkit(
         tmp_path: Path, buildkit_engine: Engine,  # noqa: F811
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

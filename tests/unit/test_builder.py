@@ -147,8 +147,9 @@ def test_the_engine_is_docker_host_else_the_clis_current_context(tmp_path: Path)
             os.environ["DOCKER_CONFIG"] = old
 
 
-# buildx 0.13's plain progress of the example's fresh-engine rebuild after an application
-# change (Docker 26, containerd store, registry cache imported and exported with mode=max).
+# buildx 0.13's plain progress (printed every 100 ms) of the example's fresh-engine rebuild
+# after an application change (Docker 26, containerd store, registry cache imported and
+# exported with mode=max).
 FRESH_REBUILD = (Path(__file__).parent / "data" / "buildx-fresh-rebuild.log").read_text()
 MANIFEST = "sha256:33e2a6bd03e36acac0ba4308035727072e1e12e32f2938267f20b78edb7a47bf"
 
@@ -166,6 +167,16 @@ def test_the_export_is_seen_when_the_cache_export_starts() -> None:
     ids, fired = watched(FRESH_REBUILD)
     assert fired == "#16 exporting cache to registry"
     assert ids == [MANIFEST]
+
+
+def test_the_export_is_seen_in_a_log_printed_as_it_goes() -> None:
+    """The same rebuild with TTY_DISPLAY_RATE=25 (as immu runs buildx): a step's title is
+    printed again when its lines resume (#12 here: CACHED, then its layers fetched)."""
+    log = (Path(__file__).parent / "data" / "buildx-fresh-rebuild-streamed.log").read_text()
+    assert log.count("#12 [6/8] COPY pytest.ini ./") == 2
+    assert watched(log) == (
+        ["sha256:183bcf2c765bba2185d461a61dcca7fe7936662488cad97e5192df57c36b7615"],
+        "#16 exporting cache to registry")
 
 
 def test_an_index_is_named_before_its_manifest() -> None:

@@ -182,7 +182,8 @@ def start(buildx: str, spec: BuildSpec, *, labels: Mapping[str, str], tag: str |
         iidfile = Path(work.name) / "iid"
         cmd = command(buildx, spec, labels=labels, tag=tag, iidfile=iidfile, cache=cache,
                       epoch=epoch, also_tag=also_tag)
-        env = {**os.environ, **_BUILDX_ENV, **_docker_config(Path(work.name), cache)}
+        env = {**_BUILDX_DEFAULTS, **os.environ, **_BUILDX_ENV,
+               **_docker_config(Path(work.name), cache)}
         try:
             # In immu's process group (the runner's signals reach it too) and killed with
             # immu (a SIGKILLed immu must not leave a build running).
@@ -201,6 +202,11 @@ def start(buildx: str, spec: BuildSpec, *, labels: Mapping[str, str], tag: str |
 # One platform manifest, no provenance attestation (it would record the build args); no git
 # look-ups of buildx's own (for provenance only: immu labels the image from git).
 _BUILDX_ENV = {"BUILDX_NO_DEFAULT_ATTESTATIONS": "1", "BUILDX_GIT_INFO": "0"}
+# Unless the user chose a rate: the plain log is printed every 25 ms, not every 100 ms (150
+# ms when idle), so that the log streams as BuildKit works and the export is seen when it
+# ends (the early push starts up to 0.1 s sooner). Its printer still says a step's progress
+# at most every 5 s.
+_BUILDX_DEFAULTS = {"TTY_DISPLAY_RATE": "25"}
 
 
 _UNITS = {"": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}  # go-units' decimal sizes
