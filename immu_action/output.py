@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,7 +61,7 @@ def untrusted_output() -> Iterator[None]:
     if not in_actions():
         yield
         return
-    token = secrets.token_hex(16)
+    token = os.urandom(16).hex()  # secrets.token_hex, without importing hmac and OpenSSL
     sys.stderr.write(f"::stop-commands::{token}\n")
     sys.stderr.flush()
     try:

@@ -24,11 +24,10 @@ from immu_action import output
 from immu_action.adapters import actions
 from immu_action.adapters.git import git_facts, head_sha
 from immu_action.adapters.signals import cancellable
-from immu_action.core.attestation import Shard
 from immu_action.core.context import GitHubContext
 from immu_action.core.policy import PromotionDecision, Switch, should_push
 from immu_action.core.results import RunFailure, RunResult, Stage
-from immu_action.core.sharding import Durations
+from immu_action.core.sharding import Durations, Shard
 from immu_action.core.summary import CHECK_RUN_NAME
 from immu_action.core.timings import Timeline
 from immu_action.errors import BadInput, Cancelled, ImmuError, InternalError, PolicyRefused

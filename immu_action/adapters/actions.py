@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,7 +22,7 @@ STEP_SUMMARY_LIMIT = 1024 * 1024  # bytes GitHub accepts in one step's summary f
 def _delimiter(values: list[str]) -> str:
     """A random heredoc delimiter that occurs in none of the values (output injection)."""
     while True:
-        token = f"ghadelimiter_{secrets.token_hex(16)}"
+        token = f"ghadelimiter_{os.urandom(16).hex()}"
         if not any(token in v for v in values):
             return token
 

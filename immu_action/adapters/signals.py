@@ -3,7 +3,7 @@
 A composite action has no post step, so the process itself must clean up when the
 runner cancels a job (SIGINT, then SIGTERM after 7.5 s, then SIGKILL 2.5 s later).
 
-Every helper thread blocks these signals (``start_helper``, ``HelperPool``): the kernel
+Every helper thread blocks these signals (``start_helper``, ``pool.HelperPool``): the kernel
 hands a process signal to any thread that does not block it, and one delivered to a helper
 leaves the main thread asleep in its socket read (``docker wait`` of a 30-minute suite)
 instead of interrupting it, so the handler would only run when that read ends.
@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any
 
 from immu_action.errors import Cancelled
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-T = TypeVar("T")
 
 
 def _raise_cancelled(signum: int, _frame: FrameType | None) -> None:
@@ -78,12 +76,3 @@ def start_helper(thread: threading.Thread) -> None:
     thread inherits its creator's signal mask), so they always reach the main thread."""
     with deferred():
         thread.start()
-
-
-class HelperPool(ThreadPoolExecutor):
-    """A ThreadPoolExecutor whose worker threads never receive termination signals
-    (workers are spawned by ``submit``, which therefore runs with them blocked)."""
-
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        with deferred():
-            return super().submit(fn, *args, **kwargs)

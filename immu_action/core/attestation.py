@@ -31,6 +31,7 @@ from immu_action.core.results import (
     TestResults,
     Totals,
 )
+from immu_action.core.sharding import Shard
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 TEST_RESULT = "https://in-toto.io/attestation/test-result/v0.1"
@@ -58,22 +59,6 @@ class Case:
     def label(self) -> str:
         """``suite: classname.name``: unique enough across suites, readable in a list."""
         return f"{self.suite}: {self.name}"
-
-
-@dataclass(frozen=True, kw_only=True)
-class Shard:
-    """This job's part of a sharded run: ``index`` of ``total``, counted from 1."""
-
-    index: int
-    total: int
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.index <= self.total:
-            raise ValueError(f"shard {self.index}/{self.total}: the index must be 1 to "
-                             f"{self.total}")
-
-    def __str__(self) -> str:
-        return f"{self.index}/{self.total}"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,8 +17,24 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from immu_action.core.attestation import EXTENSION, Shard
 from immu_action.errors import BadInput
+
+
+@dataclass(frozen=True, kw_only=True)
+class Shard:
+    """This job's part of a sharded run: ``index`` of ``total``, counted from 1."""
+
+    index: int
+    total: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.index <= self.total:
+            raise ValueError(f"shard {self.index}/{self.total}: the index must be 1 to "
+                             f"{self.total}")
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.total}"
+
 
 DURATIONS_PATH = "/immu/shard/durations.json"
 """Where a split suite finds the stored test durations (pytest-split's JSON format)."""
@@ -50,6 +66,8 @@ class Durations:
 
 def durations_from(statements: Iterable[Mapping[str, Any]], source: str | None) -> Durations:
     """Durations summed over the statements of one run (its shards)."""
+    from immu_action.core.attestation import EXTENSION  # not imported before a build starts
+
     suites: dict[str, float] = {}
     tests: dict[str, dict[str, float]] = {}
     for doc in statements:

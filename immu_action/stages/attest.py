@@ -20,7 +20,6 @@ from immu_action.core.attestation import (
     Case,
     Configuration,
     RunIdentity,
-    Shard,
     SuiteFacts,
     encode,
     statement,
@@ -31,6 +30,7 @@ from immu_action.core.junit import iter_cases
 from immu_action.core.manifests import digest_of
 from immu_action.core.references import parse_reference
 from immu_action.core.results import RunResult, SuiteResult
+from immu_action.core.sharding import Shard
 from immu_action.spec import Spec
 
 

@@ -4,7 +4,7 @@ before the build starts: nothing here imports docker-py or requests at its top."
 
 from __future__ import annotations
 
-import secrets
+import os
 from typing import TYPE_CHECKING
 
 from immu_action.core.context import GitHubContext
@@ -28,7 +28,7 @@ def staging_tag(spec: Spec, *, sha: str, ctx: GitHubContext | None) -> str:
         reason = "; ".join(r for _, r in rendered.skipped)
         raise BadInput(f"{spec.path}: promote.staging-tag {template!r} cannot render: {reason}")
     run = f"{ctx.run_id}.{ctx.run_attempt or 1}" if ctx and ctx.run_id \
-        else f"local-{secrets.token_hex(4)}"
+        else f"local-{os.urandom(4).hex()}"
     tag = f"{rendered.tags[0]}-{run}"
     problem = tag_problem(tag)
     if problem:

@@ -20,12 +20,18 @@ from immu_action.adapters.docker import suites
 from immu_action.adapters.docker.built import LogSink
 from immu_action.adapters.docker.sandbox import Sandbox, new_run_id
 from immu_action.adapters.docker.suites import WAIT_SLICE_S
-from immu_action.adapters.signals import HelperPool, cancellable
-from immu_action.core.attestation import Shard
+from immu_action.adapters.pool import HelperPool
+from immu_action.adapters.signals import cancellable
 from immu_action.core.junit import NotJUnit, junit_files, parse_junit_partial
 from immu_action.core.outcome import classify
 from immu_action.core.results import RunResult, SuiteResult, TestResults
-from immu_action.core.sharding import DURATIONS_PATH, Durations, durations_file, shard_suites
+from immu_action.core.sharding import (
+    DURATIONS_PATH,
+    Durations,
+    Shard,
+    durations_file,
+    shard_suites,
+)
 from immu_action.core.timings import Timeline
 from immu_action.errors import BadInput
 from immu_action.spec import Spec, SuiteSpec

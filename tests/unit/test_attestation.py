@@ -11,7 +11,6 @@ from immu_action.core.attestation import (
     Case,
     Configuration,
     RunIdentity,
-    Shard,
     StoredResult,
     SuiteFacts,
     by_run,
@@ -23,6 +22,7 @@ from immu_action.core.attestation import (
     verdict,
 )
 from immu_action.core.referrers import Referrer, fallback_tag, merged, parse_list, render_list
+from immu_action.core.sharding import Shard
 
 DIGEST = "sha256:" + "ab" * 32
 OTHER = "sha256:" + "cd" * 32

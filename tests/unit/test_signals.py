@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from immu_action.adapters.signals import HelperPool, cancellable, deferred, start_helper
+from immu_action.adapters.pool import HelperPool
+from immu_action.adapters.signals import cancellable, deferred, start_helper
 from immu_action.errors import Cancelled
 
 TERMINATION = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}

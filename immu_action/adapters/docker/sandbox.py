@@ -22,7 +22,8 @@ from docker.models.containers import Container
 
 from immu_action.adapters.docker.built import LogSink
 from immu_action.adapters.docker.engine import retry
-from immu_action.adapters.signals import HelperPool, deferred, shielded
+from immu_action.adapters.pool import HelperPool
+from immu_action.adapters.signals import deferred, shielded
 from immu_action.errors import Cancelled, EngineError
 
 RUN_LABEL = "immu.run"

@@ -14,9 +14,9 @@ import datetime
 import threading
 from collections.abc import Sequence
 
+from immu_action.adapters.pool import HelperPool
 from immu_action.adapters.registry.client import Manifest, RegistryClient, RegistryHTTPError
 from immu_action.adapters.registry.referrers import add_to_fallback
-from immu_action.adapters.signals import HelperPool
 from immu_action.core.audit import (
     AuditRecord,
     record_from_manifest,

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from immu_action.adapters.pool import HelperPool
 from immu_action.adapters.registry.client import RegistryClient
-from immu_action.adapters.signals import HelperPool
 from immu_action.core.manifests import INDEX_TYPES, MANIFEST_TYPES, Manifest, parse_manifest
 from immu_action.errors import RegistryError
 

@@ -7,6 +7,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from immu_action.adapters.pool import HelperPool
 from immu_action.adapters.registry.audit import history
 from immu_action.adapters.registry.promotion import (
     DEFAULT_MUTABLE,
@@ -16,7 +17,6 @@ from immu_action.adapters.registry.promotion import (
     promote,
 )
 from immu_action.adapters.registry.results import stored_results
-from immu_action.adapters.signals import HelperPool
 from immu_action.core.attestation import RunVerdict, by_run
 from immu_action.core.audit import AuditRecord, earlier_digests, rollback_candidates
 from immu_action.core.references import parse_reference

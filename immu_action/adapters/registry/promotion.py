@@ -14,6 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from immu_action.adapters.pool import HelperPool
 from immu_action.adapters.registry.audit import history, list_records, write_record
 from immu_action.adapters.registry.client import (
     Manifest,
@@ -23,7 +24,6 @@ from immu_action.adapters.registry.client import (
 )
 from immu_action.adapters.registry.copy import CopyStats, ensure_content
 from immu_action.adapters.registry.referrers import carry_referrers
-from immu_action.adapters.signals import HelperPool
 from immu_action.core.audit import Action, AuditRecord
 from immu_action.core.immutability import check_immutable
 from immu_action.core.referrers import EMPTY_BLOB, EMPTY_DIGEST, Referrer

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from immu_action.adapters.pool import HelperPool
 from immu_action.adapters.registry.client import RegistryClient, RegistryHTTPError
 from immu_action.adapters.registry.promotion import Registries
 from immu_action.adapters.registry.referrers import list_referrers
-from immu_action.adapters.signals import HelperPool
 from immu_action.core.attestation import (
     IN_TOTO,
     PREDICATE_ANNOTATION,
