@@ -72,6 +72,11 @@ def ask_facts_ahead(cwd: Path) -> None:
     _asked[cwd.resolve()] = _launch(cwd, _FACTS)
 
 
+def forget_asked() -> None:
+    """Drop what ``ask_facts_ahead`` started and nothing collected (the commands just end)."""
+    _asked.clear()
+
+
 def git_facts(cwd: Path, env: Mapping[str, str] | None = None) -> GitFacts:
     """Commit, remote, version and dirtiness of the checkout at ``cwd`` (None where unknown);
     from the commands ``ask_facts_ahead`` started for ``cwd``, if it did."""

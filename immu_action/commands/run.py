@@ -94,7 +94,18 @@ def _switch(value: str | None, env: str) -> Switch:
 
 def run(args: argparse.Namespace) -> int:
     """Run the whole flow; the outcome goes to stderr (and stdout with --json)."""
+    from immu_action.adapters import git
+    from immu_action.adapters.docker import probe
+
     _ask_ahead(args)
+    try:
+        return _run(args)
+    finally:  # an answer this run did not take is not for the next one (in one process)
+        git.forget_asked()
+        probe.forget_asked()
+
+
+def _run(args: argparse.Namespace) -> int:
     from immu_action import run as pipeline
 
     spec = common.spec_from(args)

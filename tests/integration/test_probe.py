@@ -8,12 +8,14 @@ import http.server
 import json
 import socketserver
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from immu_action.adapters.docker import probe
+from immu_action.cli import main
 from immu_action.errors import EngineError
 from tests.support.engines import Engine, engine  # noqa: F401
 
@@ -155,3 +157,18 @@ def test_an_error_asked_ahead_is_raised_where_the_answer_is_wanted(tmp_path: Pat
     probe.ask_info_ahead(f"unix://{tmp_path}/absent.sock")  # raises nothing here
     with pytest.raises(EngineError, match=r"no Docker engine answers at unix://.*absent.sock"):
         probe.engine_info(f"unix://{tmp_path}/absent.sock")
+
+
+def test_immu_run_asks_ahead_and_forgets_what_it_did_not_take(
+        flaky: tuple[_Flaky, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`immu run` asks the engine before it loads the spec; a run that ends without the
+    answer (here: no spec) leaves nothing for a later question in the same process."""
+    server, host = flaky
+    server.answers = [(200, CONTAINERD.encode())]
+    monkeypatch.setenv("DOCKER_HOST", host)
+    assert main(["run", "-f", str(tmp_path / "absent.yml")]) == 2
+    assert probe.engine_info(host) is not None
+    deadline = time.monotonic() + 5
+    while server.asked < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.asked == 2  # the run's own question, then this one's

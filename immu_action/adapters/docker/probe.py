@@ -132,6 +132,11 @@ def ask_info_ahead(host: str | None) -> None:
     _asked[:] = [_Asked(host)]
 
 
+def forget_asked() -> None:
+    """Drop an answer ``ask_info_ahead`` asked for and nothing took."""
+    _asked.clear()
+
+
 def engine_info(host: str | None, *, timeout_s: float = INFO_TIMEOUT_S) -> dict[str, Any] | None:
     """The engine's ``/info`` when it listens on a Unix socket (None for other hosts, which
     docker-py serves). A socket nobody answers on is retried, then an ``EngineError``. An
