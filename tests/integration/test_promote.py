@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import pytest
@@ -13,7 +14,7 @@ from immu_action.adapters.registry.verify import verify_pushed
 from immu_action.core.manifests import DOCKER_LIST, DOCKER_MANIFEST, digest_of
 from immu_action.errors import BadInput, PolicyRefused, RegistryError
 from tests.support import registry as support
-from tests.support.faultproxy import FaultProxy
+from tests.support.faultproxy import FaultProxy, Rule
 from tests.support.registry import Pushed, Registry
 
 # Fixtures (also available through pytest_plugins once tests/conftest.py lists the module).
@@ -223,6 +224,38 @@ def test_verify_pushed_finds_the_tested_child_of_an_index(
     with pytest.raises(RegistryError, match="not the tested image"):
         verify_pushed(f"{registry.host}/immu-test/app", tag, pushed_images[2].image_id,
                       client=client)
+
+
+def test_referrers_are_carried_once_the_content_they_share_blobs_with_is_there(
+        registry: Registry, pushed_images: list[Pushed]) -> None:
+    """A promotion to another repository carries the digest's referrers (results, records),
+    but only after the image's content and the records' empty config are there: a
+    referrer's PUT while distribution 2.8 links a blob it shares was answered DIGEST_INVALID
+    (seen once in CI). The content's mounts are made slow here; the carry waits for them."""
+    image = pushed_images[0]
+    first, second = fresh("immu-test/carry-a"), fresh("immu-test/carry-b")
+    promote(image.by_digest, [f"{first}:seed"], registries=pool(registry))  # a record there
+    with FaultProxy(registry.port) as proxy:
+        slow = proxy.add(Rule(method="POST", path=rf"/v2/{second}/blobs/uploads/\?.*mount=",
+                              delay_s=0.5, times=100))
+        client = registry.client()
+        client.transport.host = proxy.host  # same credentials, through the proxy
+        result = promote(f"{proxy.host}/{first}@{image.digest}", [f"{proxy.host}/{second}:v1"],
+                         registries=Registries(clients={proxy.host: client}))
+        arrivals = list(proxy.arrivals)
+    assert result.tags[0].written and slow.hits
+    carried = [t for t, _, path in arrivals if f"/v2/{first}/" in path
+               and ("/referrers/" in path or "/manifests/sha256-" in path)]
+    assert carried, arrivals
+    content = [t for t, method, path in arrivals if method == "POST"
+               and re.search(slow.path, path) and t < min(carried)]
+    assert content, "the referrers were read before any of the content was mounted"
+    assert min(carried) >= max(content) + 0.4  # after the slow mounts ended
+    def listed(repo: str) -> set[str]:
+        index = registry.client().get_manifest(repo, f"sha256-{image.digest[7:]}")
+        return {m["digest"] for m in json.loads(index.data)["manifests"]}
+
+    assert listed(first) < listed(second) and len(listed(second) - listed(first)) == 1
 
 
 def test_many_tags_in_another_repository_copy_the_content_once(

@@ -12,6 +12,7 @@ import http.client
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -32,6 +33,7 @@ class Rule:
     drop_headers: tuple[str, ...] = ()  # forward, but strip these from the response
     after_forward: bool = False  # let the registry handle it, then answer ``status`` anyway
     # (a gateway that timed out after the backend finished)
+    delay_s: float = 0.0  # forward after this pause (a slow request), unless ``status``
     times: int = 1
     hits: int = 0
 
@@ -71,6 +73,7 @@ class FaultProxy:
         self.token_requests: list[str] = []  # the scope of each token request
         self.rules: list[Rule] = []
         self.seen: list[Seen] = []
+        self.arrivals: list[tuple[float, str, str]] = []  # (monotonic time, method, path)
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -192,6 +195,8 @@ class FaultProxy:
 
             def _handle(self) -> None:
                 method, path = self.command, self.path
+                with proxy.lock:
+                    proxy.arrivals.append((time.monotonic(), method, path))
                 rule = proxy._take_rule(method, path) if path.startswith("/token") else None
                 if proxy.bearer and path.startswith("/token") and rule is None:
                     self._token()  # the proxy's own token service (rules may fail it)
@@ -216,6 +221,8 @@ class FaultProxy:
                     return
                 if rule is not None and rule.strip_query:
                     path = path.split("?", 1)[0]
+                if rule is not None and rule.delay_s:
+                    time.sleep(rule.delay_s)
                 if proxy.tag_pages and method == "GET" and "/tags/list" in path:
                     self._tag_page(path)
                     return

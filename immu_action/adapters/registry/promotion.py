@@ -174,6 +174,12 @@ def _write_phase(pool: HelperPool, registries: Registries, src: Reference,
         stats.manifests_put += 1
         return stats
 
+    def carry(dst: RegistryClient, repo: str, content: Any) -> list[str]:
+        # After the content: the referrers share blobs with it (the empty config), and a
+        # referrer's PUT while that blob is being mounted fails (DIGEST_INVALID).
+        content.result()
+        return carry_referrers(src_client, src.repository, manifest.digest, dst, repo)
+
     def record(ref: Reference, previous: str | None,
                content: Any) -> tuple[str, Referrer | None]:
         if content is not None:
@@ -187,8 +193,7 @@ def _write_phase(pool: HelperPool, registries: Registries, src: Reference,
         content = None if (host, repo) == (src.host, src.repository) else pool.submit(
             ensure_content, src_client, src.repository, manifest, dst, repo, shared, extra)
         if content is not None and audit:  # a promotion: results and records travel along
-            carried.append(pool.submit(carry_referrers, src_client, src.repository,
-                                       manifest.digest, dst, repo))
+            carried.append(pool.submit(carry, dst, repo, content))
         for i, (ref, previous) in enumerate(items):
             stats = shared if i == 0 else CopyStats()  # the content is counted once
             jobs.append((ref, previous, pool.submit(tag, dst, ref, stats, content),
