@@ -75,14 +75,22 @@ def _ask_ahead(args: argparse.Namespace) -> None:
     from immu_action.adapters import git
     from immu_action.adapters.docker import probe
 
-    mode = args.mode or common.env_default("IMMU_MODE", "run")
-    if mode == "gather" or args.image or common.env_default("IMMU_IMAGE", ""):
+    if _mode(args) == "gather" or _image(args):
         return  # nothing is built
     git.ask_facts_ahead(common.spec_path(args).parent)
     # Bad input here (IMMU_PUSH, a docker context) is said, with its fix, where it is used.
     with contextlib.suppress(ImmuError):
         if _switch(args.push, "IMMU_PUSH") != "false":  # the cache mode depends on the store
             probe.ask_info_ahead(probe.engine_host())
+
+
+def _mode(args: argparse.Namespace) -> str:
+    return str(args.mode or common.env_default("IMMU_MODE", "run"))
+
+
+def _image(args: argparse.Namespace) -> str | None:
+    """The pushed digest to test instead of building (``--image``, ``$IMMU_IMAGE``)."""
+    return args.image or common.env_default("IMMU_IMAGE", "") or None
 
 
 def _switch(value: str | None, env: str) -> Switch:
@@ -118,13 +126,13 @@ def _run(args: argparse.Namespace) -> int:
         check_name=args.check_name or common.env_default("IMMU_CHECK_NAME", CHECK_RUN_NAME),
         parallel=common.parallel_from(args),
     )
-    mode = args.mode or common.env_default("IMMU_MODE", "run")
+    mode = _mode(args)
     if mode not in MODES:
         raise BadInput(f"IMMU_MODE={mode!r} is not valid (one of: {', '.join(MODES)})")
     shard = None if mode == "gather" else parse_shard(
         args.shard or common.env_default("IMMU_SHARD", ""),
         args.shards or common.env_default("IMMU_SHARDS", ""))
-    image = args.image or common.env_default("IMMU_IMAGE", "") or None
+    image = _image(args)
     if mode == "gather":
         total = args.shards or common.env_default("IMMU_SHARDS", "")
         if not str(total).isdigit() or int(total) < 1 or image is None:

@@ -57,7 +57,6 @@ class StartedBuild:
     """A build under way (``running``: buildx), or one the legacy builder does in ``finish``."""
 
     spec: Spec
-    sha: str | None  # the commit built (git), None outside a checkout
     labels: dict[str, str]
     tag: str | None
     also_tag: str | None  # given by buildx too (the legacy builder gives ``tag`` alone)
@@ -95,7 +94,7 @@ def start(spec: Spec, *, log: LogSink, engine_info: Callable[[], Mapping[str, An
     buildx = builder.find_buildx()
     if buildx is None:
         builder.refuse_without_buildkit(spec.image.build, "image")
-        return StartedBuild(spec=spec, sha=facts.sha, labels=labels, tag=tag, also_tag=None,
+        return StartedBuild(spec=spec, labels=labels, tag=tag, also_tag=None,
                             cache=None, running=None, log=log)
     ref = spec.image.build.cache
     cache = None
@@ -107,7 +106,7 @@ def start(spec: Spec, *, log: LogSink, engine_info: Callable[[], Mapping[str, An
                             what="image", cache=cache,
                             epoch=int(created.timestamp()) if reproducible else None,
                             also_tag=also_tag)
-    return StartedBuild(spec=spec, sha=facts.sha, labels=labels, tag=tag, also_tag=also_tag,
+    return StartedBuild(spec=spec, labels=labels, tag=tag, also_tag=also_tag,
                         cache=cache, running=running, log=log)
 
 
