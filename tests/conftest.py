@@ -1,3 +1,3 @@
 """Shared pytest plugins: fixtures live in tests/support/ modules."""
 
-pytest_plugins = ["tests.support.docker_env"]
+pytest_plugins = ["tests.support.sweep", "tests.support.docker_env"]

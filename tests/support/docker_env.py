@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
+
+from tests.support.sweep import remember
 
 ROOT = Path(__file__).resolve().parents[2]
 BUSYBOX = "immu-base/busybox:1"
@@ -21,6 +24,7 @@ def docker_client() -> Iterator[docker.DockerClient]:
     if done.returncode != 0:
         pytest.fail(f"no Docker engine and scripts/ensure-docker.sh failed:\n{done.stderr}")
     client = docker.from_env(timeout=120)
+    remember(os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"))
     yield client
     client.close()
 

@@ -25,6 +25,7 @@ import docker
 import pytest
 
 from tests.support.docker_env import BUSYBOX, ROOT
+from tests.support.sweep import remember
 
 ENGINES = ("docker20", "docker26", "docker26-containerd")
 BUILDKIT_ENGINES = ("docker26", "docker26-containerd")
@@ -62,6 +63,7 @@ def _start(name: str) -> dict[str, str]:
                   what=f"engines.sh start {name}")
         env = dict(re.findall(r"^export (\w+)=(.*)$", out, re.M))
     run([str(ROOT / "scripts" / "base-images.sh"), "busybox"], env, what="base-images.sh")
+    remember(env["DOCKER_HOST"])
     return env
 
 
