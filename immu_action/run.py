@@ -30,7 +30,14 @@ from immu_action.core.results import RunFailure, RunResult, Stage
 from immu_action.core.sharding import Durations, Shard
 from immu_action.core.summary import CHECK_RUN_NAME
 from immu_action.core.timings import Timeline
-from immu_action.errors import BadInput, Cancelled, ImmuError, InternalError, PolicyRefused
+from immu_action.errors import (
+    BadInput,
+    Cancelled,
+    EngineError,
+    ImmuError,
+    InternalError,
+    PolicyRefused,
+)
 from immu_action.spec import Spec
 from immu_action.stages import build as build_stage
 from immu_action.stages.build import BuildResult
@@ -175,6 +182,7 @@ def _stages(client: _Engine, spec: Spec, opts: RunOptions, ctx: GitHubContext | 
             raise BadInput("a build-only run (no tests) is for a sharded workflow's build "
                            "job: it must push (--push, or IMMU_PUSH=true)")
     warm: Warmup | None = None
+    ahead: _Ahead | None = None
     durations = _durations(spec, opts)
     # While the build, the services or a push run, a termination signal is Cancelled (then
     # everything is cleaned up) here.
@@ -197,8 +205,10 @@ def _stages(client: _Engine, spec: Spec, opts: RunOptions, ctx: GitHubContext | 
                         staging = _staging(spec, opts, p, tag) if tag else None
                         warm = _warm_services(client, spec, opts, durations)
                         early = _push_early(client(), spec, opts, started, staging)
-                        p.built = build_stage.finish(started, client(),
-                                                     known=early.image_id if early else None)
+                        ahead = _go_ahead(spec, opts, started, staging, early)
+                        p.built = build_stage.exported(started, ahead.image_id) if ahead \
+                            else build_stage.finish(started, client(),
+                                                    known=early.image_id if early else None)
                     except BaseException:
                         started.stop()
                         _pushed_before_failure(spec, staging, early)
@@ -213,11 +223,18 @@ def _stages(client: _Engine, spec: Spec, opts: RunOptions, ctx: GitHubContext | 
         except BaseException:
             if warm is not None:  # the build failed, or the run was cancelled: nothing stays
                 warm.abort()
+            if ahead is not None:
+                ahead.abandon()
             raise
     if not opts.tests:
         return
-    _test_stages(client(), spec, opts, ctx, gh, p, warm=warm, durations=durations, sha=sha,
-                 image_id=image_id, digest=digest, shipped=shipped)
+    try:
+        _test_stages(client(), spec, opts, ctx, gh, p, warm=warm, durations=durations,
+                     sha=sha, image_id=image_id, digest=digest, shipped=shipped, ahead=ahead)
+    except BaseException:
+        if ahead is not None:
+            ahead.abandon()
+        raise
 
 
 @dataclass(frozen=True)
@@ -273,6 +290,74 @@ def _push_early(client: docker.DockerClient, spec: Spec, opts: RunOptions,
     return push_while_built(client, spec, started.running, tag=staging.tag,
                             holds=staging.holds, registries=staging.registries,
                             insecure=opts.insecure_registry)
+
+
+@dataclass
+class _Ahead:
+    """The build goes on (BuildKit exports the cache) while the run tests the image it
+    pushed: ``image_id``, verified in the registry. The rest of buildx's log is kept back
+    until ``finish``."""
+
+    spec: Spec
+    started: build_stage.StartedBuild
+    staging: _Staging
+    early: EarlyPush
+    image_id: str
+    done: bool = False
+
+    def finish(self, client: docker.DockerClient, p: _Progress) -> None:
+        """Wait for buildx (its log in a group of its own): a failed cache export fails the
+        run at the build, and buildx's result must be the image tested."""
+        self.done = True
+        p.stage = "build"
+        running = self.started.running
+        assert running is not None
+        with output.fenced_group(f"Build {self.spec.image.repository}: the cache export"):
+            running.release_log()
+            try:
+                with cancellable():  # a cancel now stops buildx
+                    built = build_stage.finish(self.started, client, known=self.image_id)
+            except BaseException:
+                _pushed_before_failure(self.spec, self.staging, self.early)
+                raise
+        if built.image_id != self.image_id:
+            raise EngineError(
+                f"buildx built {built.image_id}, not {self.image_id}, the image its log named "
+                "when it exported it, which this run pushed and tested: nothing is promoted; "
+                "run again")
+
+    def abandon(self) -> None:
+        """The run failed or was cancelled before ``finish``: the build stops (the cache is
+        not exported), and what its log said is written."""
+        if self.done:
+            return
+        self.done = True
+        running = self.started.running
+        assert running is not None
+        # buildx's log is the build's (user code): fenced like the build's group, even now.
+        with output.fenced_group(f"Build {self.spec.image.repository}: the cache export"):
+            running.release_log()
+            if running.working():
+                output.log_to_stderr("note: the build's cache export was stopped: the run "
+                                     "ended before it\n")
+            self.started.stop()
+        running.hold_log()  # a line still on its way is not written outside the fence
+
+
+def _go_ahead(spec: Spec, opts: RunOptions, started: build_stage.StartedBuild,
+              staging: _Staging | None, early: EarlyPush | None) -> _Ahead | None:
+    """The run's tests start while BuildKit still exports the build cache, once the image is
+    pushed and verified during it (the cache export can take as long as the tests on a
+    remote registry); None: the run waits for buildx first."""
+    if not opts.tests or staging is None or early is None or early.error is not None \
+            or early.pushed is None or started.running is None \
+            or not started.running.working():
+        return None
+    started.running.hold_log()
+    output.log_to_stderr("the tests start while BuildKit exports the build cache (its log "
+                         "follows them)\n")
+    return _Ahead(spec=spec, started=started, staging=staging, early=early,
+                  image_id=early.image_id)
 
 
 def _pushed_before_failure(spec: Spec, staging: _Staging | None,
@@ -346,8 +431,9 @@ def _pull(client: docker.DockerClient, spec: Spec, opts: RunOptions,
 def _test_stages(client: docker.DockerClient, spec: Spec, opts: RunOptions,
                  ctx: GitHubContext | None, gh: Any, p: _Progress, *, warm: Warmup | None,
                  durations: Durations, sha: str, image_id: str, digest: str | None,
-                 shipped: bool | None) -> None:
-    """The suites on the image under test, then its attestation, the gate and promotion."""
+                 shipped: bool | None, ahead: _Ahead | None = None) -> None:
+    """The suites on the image under test (``ahead``: while BuildKit exports the cache,
+    waited for once they ran), then its attestation, the gate and promotion."""
     from immu_action.adapters.registry.promotion import Registries
     from immu_action.stages.attest import attest, identity
     from immu_action.stages.gate import gate
@@ -368,6 +454,8 @@ def _test_stages(client: docker.DockerClient, spec: Spec, opts: RunOptions,
         result = replace(result, digest=digest, digest_kind=p.result.digest_kind,
                          tested_is_shipped=shipped)
     p.result = result
+    if ahead is not None:
+        ahead.finish(client, p)
     p.stage = "attest"
     p.attested = attest(spec, result, who=identity(ctx, sha=sha, shard=opts.shard),
                         results_root=opts.results_root, services=result.services, ctx=ctx,

@@ -119,10 +119,19 @@ def finish(started: StartedBuild, client: docker.DockerClient, *,
     else:
         built = builder.build(client, started.spec.image.build, labels=started.labels,
                               tag=started.tag, log=started.log, what="image")
+    return exported(started, built.image_id, labels=built.labels)
+
+
+def exported(started: StartedBuild, image_id: str, *,
+             labels: Mapping[str, str] | None = None) -> BuildResult:
+    """What ``finish`` gives for ``started`` when the image is ``image_id`` (buildx labels
+    it with ``started.labels``): for a run that goes on while BuildKit still exports the
+    cache (``finish`` checks buildx's result then)."""
     cache = started.cache
     inline = cache.ref if cache is not None and cache.export and cache.mode == "inline" \
         else None
-    return BuildResult(image_id=built.image_id, tag=started.tag, labels=dict(built.labels),
+    return BuildResult(image_id=image_id, tag=started.tag,
+                       labels=dict(started.labels if labels is None else labels),
                        inline_cache=inline, also_tag=started.also_tag)
 
 

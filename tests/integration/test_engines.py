@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -252,6 +253,10 @@ deadline = time.monotonic() + 60
 while env.get("WATCH_RELEASE") and not os.path.exists(env["WATCH_RELEASE"]) \
         and time.monotonic() < deadline:
     time.sleep(0.05)
+if env.get("WATCH_HOLD"):  # the cache export takes this long
+    time.sleep(float(env["WATCH_HOLD"]))
+    with open(env["WATCH_RELEASED"], "w") as f:
+        f.write(repr(time.time()))
 if env.get("WATCH_FAIL"):
     print("ERROR: failed to solve: exporting cache: the registry went away", flush=True)
     sys.exit(1)
@@ -420,6 +425,109 @@ def test_the_build_names_the_staging_tag_and_the_push_is_verified_during_the_cac
     assert built.image_id == named and built.also_tag == f"{repository}:{tag}"
     assert push_image(client, spec, built, tag=tag, holds=None, insecure=False,
                       registries=Registries(), early=early) == early.pushed
+
+
+def held_rebuild(tmp: Path, engine: Engine, registry: Registry,  # noqa: F811
+                 monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *,
+                 hold: float, command: str = "head -c 9 /app.txt",
+                 **switches: str) -> tuple[str, Path, Path]:
+    """A project pushed once; then an application change, rebuilt on a fresh engine whose
+    buildx is held ``hold`` s in its cache export (the time it ended is written to the
+    returned file). Returns the repository, the spec and that file."""
+    repository = f"{registry.host}/immu-it/ahead-{uuid.uuid4().hex[:12]}"
+    work = tmp / "project"
+    work.mkdir()
+    spec = project(work, f"FROM {BUSYBOX}\nCOPY app.txt /app.txt\n", f"""\
+        version: 1
+        image: {{repository: {repository}}}
+        tests:
+          app: {{command: [sh, -c, "{command}"], junit: false}}
+        """, **{"app.txt": "version 1\n"})
+    fresh(engine, repository)
+    code, _, err = run(["run", "-f", str(spec), "--push", "--json"], capsys)
+    assert code == 0, err
+    released = tmp / "released"
+    watch_buildx(tmp, engine, registry, repository, monkeypatch, hold=str(hold),
+                 released=str(released), **switches)
+    fresh(engine, repository)
+    (work / "app.txt").write_text("version 2\n")
+    commit(work, "app change")
+    return repository, spec, released
+
+
+def test_the_tests_run_while_buildkit_exports_the_cache(
+        tmp_path: Path, containerd_engine: Engine, registry: Registry,  # noqa: F811
+        registry_env: None, capsys: pytest.CaptureFixture[str],  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the image is pushed and verified during the cache export, the suites run: they
+    do not wait for BuildKit's cache export (on a remote registry it can take as long as
+    they do). The run still waits for it before it ends, the rest of buildx's log comes
+    after the suites' (not in the middle of them), and the proof holds."""
+    _, spec, released = held_rebuild(tmp_path, containerd_engine, registry, monkeypatch,
+                                     capsys, hold=6)
+    began = time.time()
+    code, result, err = run(["run", "-f", str(spec), "--push", "--json"], capsys)
+    assert code == 0, err
+    suite = result["timings"]["suites"]["app"]
+    assert began + suite["ended_s"] < float(released.read_text()), (suite, err[-3000:])
+    assert "the tests start while BuildKit exports the build cache" in err
+    assert err.index("version 2") < err.index("writing cache manifest"), err[-3000:]
+    assert result["tested_is_shipped"] is True and result["digest"] == result["image_id"]
+    assert result["timings"]["total_s"] > 6  # buildx was waited for
+    assert_clean(containerd_engine)
+
+
+def test_a_cache_export_failing_after_the_tests_fails_the_run_at_the_build(
+        tmp_path: Path, containerd_engine: Engine, registry: Registry,  # noqa: F811
+        registry_env: None, capsys: pytest.CaptureFixture[str],  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """As when the run waits for it: buildx failing in its cache export fails the run (at
+    the build stage), whose suites ran meanwhile and are reported with it."""
+    _, spec, _ = held_rebuild(tmp_path, containerd_engine, registry, monkeypatch, capsys,
+                              hold=1, fail="1")
+    code, result, err = run(["run", "-f", str(spec), "--push", "--json"], capsys)
+    assert code != 0
+    assert "the tests start while BuildKit exports the build cache" in err
+    assert "building image failed: ERROR: failed to solve: exporting cache: the registry " \
+           "went away" in err, err[-3000:]
+    assert err.index("version 2") < err.index("the registry went away")
+    assert "was pushed before the build ended" in err
+    assert "exporting cache: the registry went away" in result["error"]["message"], result
+    assert "ended_s" in result["timings"]["suites"]["app"], result  # it ran, to its end
+    assert_clean(containerd_engine)
+
+
+def test_a_cancel_while_the_tests_run_beside_the_cache_export_stops_both(
+        tmp_path: Path, containerd_engine: Engine, registry: Registry,  # noqa: F811
+        registry_env: None, capsys: pytest.CaptureFixture[str],  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner's cancel during the suites while buildx is still at the cache export:
+    the suite's containers and buildx are stopped; nothing is left."""
+    from tests.integration.test_cancellation import runner_cancel, wait_for
+
+    _, spec, _ = held_rebuild(tmp_path, containerd_engine, registry, monkeypatch, capsys,
+                              hold=300,
+                              command="if grep -q 2 /app.txt; then sleep 300; fi")
+    proc = subprocess.Popen([sys.executable, "-m", "immu_action", "run", "-f", str(spec),
+                             "--push"], env={**os.environ, "IMMU_KEEP": ""},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    label = f"immu.pid={proc.pid}"
+    try:
+        wait_for("the suite's container", lambda: bool(
+            containerd_engine.client.api.containers(filters={"label": label})), proc)
+        err, took = runner_cancel(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    assert took < 7.5, f"not gone on SIGINT alone ({took:.1f} s):\n{err[-3000:]}"
+    assert "the tests start while BuildKit exports the build cache" in err
+    assert labelled(containerd_engine.client, label) == ([], [])
+    wrapper = str(tmp_path / "watched-buildx")
+    left = [p for p in Path("/proc").glob("[0-9]*")
+            if wrapper in (p / "cmdline").read_bytes().decode(errors="replace")
+            ] if Path("/proc").is_dir() else []
+    assert left == [], "buildx (its wrapper) still runs"
 
 
 @pytest.mark.parametrize("chosen", [None, "150"])

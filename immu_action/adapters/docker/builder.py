@@ -320,6 +320,8 @@ class Running:
         self._watch = ExportWatch()
         self._exported: list[str] = []
         self._milestone = threading.Event()  # the image exported while buildx works, or EOF
+        self._held: list[str] | None = None  # lines kept back while the run does other work
+        self._log_lock = threading.Lock()
         self._reader = threading.Thread(target=self._read, name="immu-buildx-log", daemon=True)
         start_helper(self._reader)
 
@@ -328,7 +330,11 @@ class Running:
         try:
             for line in self._proc.stdout:
                 self.tail.append(line.rstrip("\n"))
-                self._log(line)
+                with self._log_lock:
+                    if self._held is None:
+                        self._log(line)
+                    else:
+                        self._held.append(line)
                 if not self._watch.decided and self._watch.feed(line):
                     self._exported = self._watch.ids
                     self._milestone.set()
@@ -341,6 +347,24 @@ class Running:
         the export, or the build failed): then ``wait`` gives the image."""
         self._milestone.wait()
         return list(self._exported)
+
+    def working(self) -> bool:
+        """Whether buildx still runs (exporting the cache, after ``exported``)."""
+        return self._proc.poll() is None
+
+    def hold_log(self) -> None:
+        """Keep the rest of buildx's log back (the run's log goes on with other work) until
+        ``release_log``."""
+        with self._log_lock:
+            if self._held is None:
+                self._held = []
+
+    def release_log(self) -> None:
+        """Write what ``hold_log`` kept back, and the rest of the log as it comes."""
+        with self._log_lock:
+            held, self._held = self._held or [], None
+            for line in held:
+                self._log(line)
 
     def named(self, name: str) -> bool:
         """Whether the export that ``exported`` waited for gave the image ``name`` (buildx's
