@@ -128,6 +128,10 @@ class FaultProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # A TLS hello (BuildKit tries https first) gets a 400 with a status line, as the
+            # registry answers it, so the client falls back to plain HTTP (http.server's
+            # default answers a request it cannot parse as HTTP/0.9: no status line).
+            default_request_version = "HTTP/1.0"
 
             def log_message(self, *args: object) -> None:  # keep test output clean
                 pass
