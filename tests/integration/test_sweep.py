@@ -4,12 +4,13 @@ goes, what was there and what is not a test's stays."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import docker
 import pytest
 
 from tests.support.engines import BUSYBOX, Engine, engine  # noqa: F401
-from tests.support.sweep import seen, sweep
+from tests.support.sweep import Session, seen, sweep
 
 
 def _made(client: docker.DockerClient, name: str) -> str:
@@ -66,3 +67,45 @@ def test_an_image_without_a_name_that_the_session_made_is_swept(names: list[str]
     images = [{"Id": "sha256:new", "RepoTags": names},
               {"Id": "sha256:old", "RepoTags": ["127.0.0.1:1/x:y"]}]  # its only name: kept
     assert leftovers(images, before) == (["sha256:new"], [])
+
+
+def test_overlapping_sessions_share_the_note_and_the_last_one_sweeps_for_all(
+        tmp_path: Path, engine: Engine) -> None:  # noqa: F811
+    """Two checkouts' test sessions at once: the first to end removes nothing (the other
+    may still use its images); the last removes what both made, including what the other
+    made before it began, and what was there before the first stays."""
+    client, host = engine.client, engine.env["DOCKER_HOST"]
+    run = uuid.uuid4().hex[:8]
+    first, second = Session(tmp_path), Session(tmp_path)
+    first.begin()
+    first.remember(host)
+    made_by_first = _made(client, f"local/immu-sweep-{run}:first")
+    second.begin()
+    second.remember(host)
+    made_by_second = _made(client, f"local/immu-sweep-{run}:second")
+    assert first.end() is None  # the second still runs
+    assert _exists(client, made_by_first) and _exists(client, made_by_second)
+    assert second.end() == {host: 2}
+    assert not _exists(client, made_by_first) and not _exists(client, made_by_second)
+    assert _exists(client, BUSYBOX)
+
+
+def test_a_session_alone_forgets_the_notes_of_one_that_died(
+        tmp_path: Path, engine: Engine) -> None:  # noqa: F811
+    """A session killed before its end leaves its note; the next one that begins alone
+    notes the engine anew, so images made since (a user's included) are not taken as the
+    dead session's."""
+    client, host = engine.client, engine.env["DOCKER_HOST"]
+    dead = Session(tmp_path)
+    dead.begin()
+    dead.remember(host)
+    dead._held.close()  # type: ignore[union-attr]  # killed: its lock is gone with it
+    between = _made(client, f"local/immu-sweep-{uuid.uuid4().hex[:8]}:between")
+    try:
+        alone = Session(tmp_path)
+        alone.begin()
+        alone.remember(host)
+        assert alone.end() == {host: 0}
+        assert _exists(client, between)
+    finally:
+        client.images.remove(between, force=True)
