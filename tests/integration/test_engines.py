@@ -253,14 +253,19 @@ deadline = time.monotonic() + 60
 while env.get("WATCH_RELEASE") and not os.path.exists(env["WATCH_RELEASE"]) \
         and time.monotonic() < deadline:
     time.sleep(0.05)
-if env.get("WATCH_HOLD"):  # the cache export takes this long
-    time.sleep(float(env["WATCH_HOLD"]))
-    with open(env["WATCH_RELEASED"], "w") as f:
-        f.write(repr(time.time()))
+def released():  # buildx ends now
+    if env.get("WATCH_RELEASED"):
+        with open(env["WATCH_RELEASED"], "w") as f:
+            f.write(repr(time.time()))
+time.sleep(float(env.get("WATCH_HOLD", "0")))  # the cache export takes this long
 if env.get("WATCH_FAIL"):
     print("ERROR: failed to solve: exporting cache: the registry went away", flush=True)
+    released()
     sys.exit(1)
 sys.stdout.writelines(lines[cut + 1:])
+sys.stdout.flush()
+time.sleep(float(env.get("WATCH_LINGER", "0")))  # its log is out, buildx still runs
+released()
 sys.exit(done.returncode)
 """
 
@@ -429,11 +434,12 @@ def test_the_build_names_the_staging_tag_and_the_push_is_verified_during_the_cac
 
 def held_rebuild(tmp: Path, engine: Engine, registry: Registry,  # noqa: F811
                  monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *,
-                 hold: float, command: str = "head -c 9 /app.txt",
+                 command: str = "head -c 9 /app.txt",
                  **switches: str) -> tuple[str, Path, Path]:
     """A project pushed once; then an application change, rebuilt on a fresh engine whose
-    buildx is held ``hold`` s in its cache export (the time it ended is written to the
-    returned file). Returns the repository, the spec and that file."""
+    buildx is held in its cache export (``hold``: s before the rest of its log, ``linger``:
+    s after it; the time it ended is written to the returned file). Returns the
+    repository, the spec and that file."""
     repository = f"{registry.host}/immu-it/ahead-{uuid.uuid4().hex[:12]}"
     work = tmp / "project"
     work.mkdir()
@@ -447,8 +453,8 @@ def held_rebuild(tmp: Path, engine: Engine, registry: Registry,  # noqa: F811
     code, _, err = run(["run", "-f", str(spec), "--push", "--json"], capsys)
     assert code == 0, err
     released = tmp / "released"
-    watch_buildx(tmp, engine, registry, repository, monkeypatch, hold=str(hold),
-                 released=str(released), **switches)
+    watch_buildx(tmp, engine, registry, repository, monkeypatch, released=str(released),
+                 **switches)
     fresh(engine, repository)
     (work / "app.txt").write_text("version 2\n")
     commit(work, "app change")
@@ -464,7 +470,7 @@ def test_the_tests_run_while_buildkit_exports_the_cache(
     they do). The run still waits for it before it ends, the rest of buildx's log comes
     after the suites' (not in the middle of them), and the proof holds."""
     _, spec, released = held_rebuild(tmp_path, containerd_engine, registry, monkeypatch,
-                                     capsys, hold=6)
+                                     capsys, linger="6")
     began = time.time()
     code, result, err = run(["run", "-f", str(spec), "--push", "--json"], capsys)
     assert code == 0, err
@@ -484,7 +490,7 @@ def test_a_cache_export_failing_after_the_tests_fails_the_run_at_the_build(
     """As when the run waits for it: buildx failing in its cache export fails the run (at
     the build stage), whose suites ran meanwhile and are reported with it."""
     _, spec, _ = held_rebuild(tmp_path, containerd_engine, registry, monkeypatch, capsys,
-                              hold=1, fail="1")
+                              hold="1", fail="1")
     code, result, err = run(["run", "-f", str(spec), "--push", "--json"], capsys)
     assert code != 0
     assert "the tests start while BuildKit exports the build cache" in err
@@ -506,7 +512,7 @@ def test_a_cancel_while_the_tests_run_beside_the_cache_export_stops_both(
     from tests.integration.test_cancellation import runner_cancel, wait_for
 
     _, spec, _ = held_rebuild(tmp_path, containerd_engine, registry, monkeypatch, capsys,
-                              hold=300,
+                              hold="300",
                               command="if grep -q 2 /app.txt; then sleep 300; fi")
     proc = subprocess.Popen([sys.executable, "-m", "immu_action", "run", "-f", str(spec),
                              "--push"], env={**os.environ, "IMMU_KEEP": ""},
