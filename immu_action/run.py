@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import traceback
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -206,7 +207,7 @@ def _stages(client: _Engine, spec: Spec, opts: RunOptions, ctx: GitHubContext | 
                         warm = _warm_services(client, spec, opts, durations)
                         early = _push_early(client(), spec, opts, started, staging)
                         ahead = _go_ahead(spec, opts, started, staging, early)
-                        p.built = build_stage.exported(started, ahead.image_id) if ahead \
+                        p.built = build_stage.exported(started, ahead.early.image_id) if ahead \
                             else build_stage.finish(started, client(),
                                                     known=early.image_id if early else None)
                     except BaseException:
@@ -295,15 +296,18 @@ def _push_early(client: docker.DockerClient, spec: Spec, opts: RunOptions,
 @dataclass
 class _Ahead:
     """The build goes on (BuildKit exports the cache) while the run tests the image it
-    pushed: ``image_id``, verified in the registry. The rest of buildx's log is kept back
-    until ``finish``."""
+    pushed early (``early.image_id``, verified in the registry). The rest of buildx's log is
+    kept back until ``finish``."""
 
     spec: Spec
     started: build_stage.StartedBuild
     staging: _Staging
     early: EarlyPush
-    image_id: str
     done: bool = False
+
+    def _group(self) -> AbstractContextManager[None]:
+        """buildx's log is the build's (user code): fenced like the build's own group."""
+        return output.fenced_group(f"Build {self.spec.image.repository}: the cache export")
 
     def finish(self, client: docker.DockerClient, p: _Progress) -> None:
         """Wait for buildx (its log in a group of its own): a failed cache export fails the
@@ -312,17 +316,18 @@ class _Ahead:
         p.stage = "build"
         running = self.started.running
         assert running is not None
-        with output.fenced_group(f"Build {self.spec.image.repository}: the cache export"):
+        tested = self.early.image_id
+        with self._group():
             running.release_log()
             try:
                 with cancellable():  # a cancel now stops buildx
-                    built = build_stage.finish(self.started, client, known=self.image_id)
+                    built = build_stage.finish(self.started, client, known=tested)
             except BaseException:
                 _pushed_before_failure(self.spec, self.staging, self.early)
                 raise
-        if built.image_id != self.image_id:
+        if built.image_id != tested:
             raise EngineError(
-                f"buildx built {built.image_id}, not {self.image_id}, the image its log named "
+                f"buildx built {built.image_id}, not {tested}, the image its log named "
                 "when it exported it, which this run pushed and tested: nothing is promoted; "
                 "run again")
 
@@ -334,8 +339,7 @@ class _Ahead:
         self.done = True
         running = self.started.running
         assert running is not None
-        # buildx's log is the build's (user code): fenced like the build's group, even now.
-        with output.fenced_group(f"Build {self.spec.image.repository}: the cache export"):
+        with self._group():
             running.release_log()
             if running.working():
                 output.log_to_stderr("note: the build's cache export was stopped: the run "
@@ -356,8 +360,7 @@ def _go_ahead(spec: Spec, opts: RunOptions, started: build_stage.StartedBuild,
     started.running.hold_log()
     output.log_to_stderr("the tests start while BuildKit exports the build cache (its log "
                          "follows them)\n")
-    return _Ahead(spec=spec, started=started, staging=staging, early=early,
-                  image_id=early.image_id)
+    return _Ahead(spec=spec, started=started, staging=staging, early=early)
 
 
 def _pushed_before_failure(spec: Spec, staging: _Staging | None,
